@@ -1,0 +1,135 @@
+"""Image build specs: the one source of truth for how each image is built and run.
+
+Plain data (no Pulumi import) so that the Pulumi image component, the workload
+component and the real-Docker image test suite all read the same values.
+Paths are relative to the repository root (the Pulumi project directory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Numeric uid/gid baked into every image (`USER 10001:10001`) and required by the
+# pod security context. Kubernetes' runAsNonRoot can only verify a numeric USER.
+APP_UID = 10001
+APP_GID = 10001
+
+
+@dataclass(frozen=True)
+class ImageBuildSpec:
+    """How to build one image: context, Dockerfile, target and default build args."""
+
+    name: str
+    context: str
+    dockerfile: str
+    target: str
+    # Build args with their defaults (the real upstream base images). Offline test
+    # suites override the *_IMAGE args with local stand-ins; VERSION is set per build.
+    base_image_args: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_image_args", MappingProxyType(dict(self.base_image_args)))
+
+    def build_args(self, version: str, base_images: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Build args for one build: base images (overridable) plus the release version."""
+        args = dict(self.base_image_args)
+        for key, value in (base_images or {}).items():
+            if key not in args:
+                raise KeyError(f"{self.name}: unknown base-image build arg {key!r}; known: {sorted(args)}")
+            args[key] = value
+        args["VERSION"] = version
+        return args
+
+    def context_path(self, root: Path = REPO_ROOT) -> Path:
+        return root / self.context
+
+    def dockerfile_path(self, root: Path = REPO_ROOT) -> Path:
+        return root / self.dockerfile
+
+
+BACKEND_BUILD = ImageBuildSpec(
+    name="backend",
+    context="apps/backend",
+    dockerfile="apps/backend/Dockerfile",
+    target="production",
+    base_image_args={"PYTHON_IMAGE": "python:3.11-slim"},
+)
+
+FRONTEND_BUILD = ImageBuildSpec(
+    name="frontend",
+    context="apps/frontend",
+    dockerfile="apps/frontend/Dockerfile",
+    target="production",
+    base_image_args={"NODE_IMAGE": "node:20-alpine", "NGINX_IMAGE": "nginx:1.25-alpine"},
+)
+
+# The images Pulumi builds and pushes. The worker runs the backend image with its
+# own command (one build rolls both the API and the worker); the Dockerfile's
+# `worker` target exists for plain `docker build` users and adds no layers.
+IMAGE_BUILDS: Mapping[str, ImageBuildSpec] = MappingProxyType(
+    {spec.name: spec for spec in (BACKEND_BUILD, FRONTEND_BUILD)}
+)
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How a container of an image runs: command, port, health checks, writable paths."""
+
+    image: str  # key in IMAGE_BUILDS
+    command: tuple[str, ...]
+    port: int | None = None
+    liveness_path: str | None = None
+    readiness_path: str | None = None
+    liveness_exec: tuple[str, ...] | None = None
+    readiness_exec: tuple[str, ...] | None = None
+    # Liveness as a TCP connect to `port` (the process accepts connections).
+    liveness_tcp: bool = False
+    writable_paths: tuple[str, ...] = ("/tmp",)
+    # Seconds the process needs after SIGTERM to drain (finish in-flight work).
+    drain_seconds: int = 20
+
+
+BACKEND_API = ProcessSpec(
+    image="backend",
+    command=("python", "-m", "mbhealth", "serve"),
+    port=8000,
+    liveness_path="/api/v1/health/live",
+    readiness_path="/api/v1/health/ready",
+    drain_seconds=20,
+)
+
+WORKER = ProcessSpec(
+    image="backend",
+    command=("python", "-m", "mbhealth", "worker"),
+    # `celery inspect ping` against the worker's own node name (celery@<hostname>).
+    readiness_exec=("python", "-m", "mbhealth", "probe", "worker-ready"),
+    # Broker-independent: the worker touches a heartbeat file under /tmp.
+    liveness_exec=("python", "-m", "mbhealth", "probe", "worker-alive"),
+    # Celery's warm shutdown lets a running task finish; the worker's soft
+    # shutdown timeout is this many seconds.
+    drain_seconds=60,
+)
+
+MIGRATE = ProcessSpec(
+    image="backend",
+    command=("python", "-m", "mbhealth", "migrate"),
+    drain_seconds=0,
+)
+
+FRONTEND_WEB = ProcessSpec(
+    image="frontend",
+    # The image's own entrypoint renders the nginx template into /tmp and execs
+    # nginx; Kubernetes leaves it alone (no command override).
+    command=(),
+    port=8080,
+    # Readiness asks nginx for /health; liveness only needs the socket to accept,
+    # so a slow upstream or a config reload never restarts the pod.
+    liveness_tcp=True,
+    readiness_path="/health",
+    drain_seconds=10,
+)
