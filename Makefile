@@ -1,0 +1,52 @@
+# MBHealth delivery. `make help` lists the targets.
+SHELL := /bin/bash
+STACK ?= dev
+BASE ?= origin/main
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+REQS := requirements.txt requirements-dev.txt $(wildcard apps/backend/requirements*.txt)
+export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
+
+.PHONY: help venv system-deps test test-unit synth diff up preview cluster bench bench-images lint
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+$(VENV_STAMP): $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV_STAMP) ## Create the virtualenv with the pinned Python packages
+
+system-deps: ## Install the Debian packages the suites use (as root; reports otherwise)
+	bash scripts/system-deps.sh services
+
+test: venv system-deps ## Run every test suite (mocks, apps, images when an engine is up)
+	$(PY) -m pytest
+
+test-unit: venv ## Only the Pulumi unit tests (mocks, seconds)
+	$(PY) -m pytest tests/unit
+
+synth: venv ## Write STACK's Kubernetes objects to build/manifests/STACK (no CLI, no cluster)
+	$(PY) scripts/synth.py --stack $(STACK)
+
+diff: venv ## Manifest diff of STACK against git ref BASE
+	$(PY) scripts/manifest_diff.py --stack $(STACK) --base $(BASE)
+
+preview: venv ## pulumi preview --diff on STACK (needs the Pulumi CLI)
+	pulumi login --local >/dev/null 2>&1 || true
+	pulumi stack select --create $(STACK)
+	pulumi preview --diff --stack $(STACK)
+
+up: venv ## pulumi up on STACK (needs the Pulumi CLI, a Docker engine and a kube context)
+	pulumi stack select --create $(STACK)
+	pulumi up --stack $(STACK)
+
+cluster: ## Create a kind cluster wired to a local registry on localhost:5000
+	bash scripts/kind-cluster.sh
+
+bench: venv ## Benchmark synth and unit-suite times -> bench/synth.md
+	$(PY) scripts/bench_synth.py

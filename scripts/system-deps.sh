@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suites use, when they are missing.
+# Usage: scripts/system-deps.sh [services|images|all]   (default: services)
+#   services: PostgreSQL, Redis, nginx (+ envsubst) and Chromium for the app tests
+#   images:   a Docker engine, a registry and debootstrap for the real-image suite
+# Without root or apt-get it only reports what is missing; the suites that need a
+# missing binary then skip with a one-line reason (CI makes them fail instead).
+set -euo pipefail
+
+group=${1:-services}
+services=(postgresql redis-server nginx-light gettext-base chromium chromium-driver)
+images=(docker.io docker-registry debootstrap)
+case "$group" in
+  services) wanted=("${services[@]}") ;;
+  images) wanted=("${images[@]}") ;;
+  all) wanted=("${services[@]}" "${images[@]}") ;;
+  *) echo "usage: $0 [services|images|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+  echo "system-deps: missing Debian packages (install them to run every suite): ${missing[*]}" >&2
+  exit 0
+fi
+echo "system-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Packages must not start their services: the tests start their own on loopback.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+chmod +x /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
