@@ -9,7 +9,7 @@ VENV_STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-dev.txt $(wildcard apps/backend/requirements*.txt)
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 
-.PHONY: help venv system-deps test test-unit synth diff up preview cluster bench bench-images lint
+.PHONY: help frontend venv system-deps test test-unit synth diff up preview cluster bench bench-images lint
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -24,7 +24,15 @@ venv: $(VENV_STAMP) ## Create the virtualenv with the pinned Python packages
 system-deps: ## Install the Debian packages the suites use (as root; reports otherwise)
 	bash scripts/system-deps.sh services
 
-test: venv system-deps ## Run every test suite (mocks, apps, images when an engine is up)
+FRONTEND_STAMP := apps/frontend/node_modules/.installed
+$(FRONTEND_STAMP): apps/frontend/package-lock.json
+	cd apps/frontend && npm ci --no-audit --no-fund
+	touch $@
+
+frontend: $(FRONTEND_STAMP) ## Frontend unit tests (vitest) and production build (dist/)
+	cd apps/frontend && npm test && npm run build
+
+test: venv system-deps frontend ## Run every test suite (mocks, apps, images when an engine is up)
 	$(PY) -m pytest
 
 test-unit: venv ## Only the Pulumi unit tests (mocks, seconds)
