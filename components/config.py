@@ -7,6 +7,7 @@ Every problem is reported at once, before any resource registers, as
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -401,4 +402,14 @@ def read_stack_config(
 def load_stack_config(config: Optional[pulumi.Config] = None) -> StackConfig:
     """Read this stack's `mbhealth:*` config (the program's one config read)."""
     config = config or pulumi.Config(PROJECT)
-    return read_stack_config(pulumi.get_stack(), config.get_object, config.get_secret)
+
+    def raw(key: str) -> Any:
+        text = config.get(key)
+        if text is not None and text.lstrip()[:1] in ("{", "["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return text  # reported by the reader as a value of the wrong form
+        return text
+
+    return read_stack_config(pulumi.get_stack(), raw, config.get_secret)
