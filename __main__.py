@@ -1,0 +1,96 @@
+"""MBHealth delivery: build the images, then deploy the application to this stack's namespace.
+
+    config ──► images (backend, frontend) ──► registry (pinned by digest)
+                  │
+    data (PostgreSQL, Redis) ──► env (ConfigMap + Secret) ──► migrate Job
+                                                               │
+                           backend API ◄── frontend (nginx) ◄── ingress
+                           worker (Celery)
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.app_env import AppEnvironment
+from components.build_specs import BACKEND_API, FRONTEND_WEB, IMAGE_BUILDS, WORKER
+from components.config import StackConfig, load_stack_config
+from components.config import InClusterDataConfig
+from components.data_services import InClusterDataServices, external_data_services
+from components.image import ContainerImage
+from components.ingress import PublicIngress
+from components.labels import standard_labels
+from components.migration import MigrationJob
+from components.network_policy import NetworkPolicies, application_flows
+from components.workload import Workload, WorkloadArgs
+
+
+def deploy(config: StackConfig) -> None:
+    version, stack = config.image_tag, config.stack
+
+    def labels(name: str, component: str) -> dict[str, str]:
+        return standard_labels(name, component, version, stack)
+
+    namespace = k8s.core.v1.Namespace(
+        "namespace",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=config.namespace,
+            labels={**labels(config.namespace, "namespace"), "pod-security.kubernetes.io/enforce": "restricted"},
+        ),
+    )
+    ns = namespace.metadata.name
+
+    images = {
+        name: ContainerImage(spec, config.registry, config.image_tag, config.platform)
+        for name, spec in IMAGE_BUILDS.items()
+    }
+    backend_image = images["backend"].repo_digest  # the API and the worker run the same build
+
+    if isinstance(config.data, InClusterDataConfig):
+        data = InClusterDataServices(config.data, ns, version, stack).endpoints
+    else:
+        data = external_data_services(config.data)
+
+    secret_key = config.secret_key or random.RandomPassword("secret-key", length=64, special=False).result
+    backend_env = AppEnvironment(
+        "backend-env", ns, labels("backend", "config"),
+        plain={"LOG_LEVEL": config.log_level, "ENVIRONMENT": config.environment},
+        secret={"DATABASE_URL": data.database_url, "REDIS_URL": data.redis_url, "SECRET_KEY": secret_key},
+    ).sources
+    frontend_env = AppEnvironment(
+        "frontend-env", ns, labels("frontend", "config"),
+        plain={"BACKEND_URL": f"http://backend.{config.namespace}.svc.cluster.local:{BACKEND_API.port}"},
+    ).sources
+
+    migrate = MigrationJob(ns, backend_image, config.services["backend"], backend_env, version, stack,
+                           opts=pulumi.ResourceOptions(depends_on=data.ready))
+
+    def workload(name: str, component: str, image, process, env, after=()) -> Workload:
+        return Workload(
+            WorkloadArgs(name=name, component=component, namespace=ns, image=image, process=process,
+                         sizing=config.services[name], env=env, version=version, stack=stack,
+                         production=config.is_production),
+            opts=pulumi.ResourceOptions(depends_on=list(after)),
+        )
+
+    backend = workload("backend", "api", backend_image, BACKEND_API, backend_env, after=[migrate])
+    worker = workload("worker", "worker", backend_image, WORKER, backend_env, after=[migrate])
+    frontend = workload("frontend", "web", images["frontend"].repo_digest, FRONTEND_WEB, frontend_env, after=[backend])
+
+    ingress = PublicIngress(config.ingress, ns, labels("public", "ingress"),
+                            frontend_service=frontend.service.metadata.name, backend_service=backend.service.metadata.name)
+    NetworkPolicies(ns, labels("network", "policy"), config.ingress.controller_namespace,
+                    public_ports={"frontend": FRONTEND_WEB.port, "backend": BACKEND_API.port},
+                    flows=application_flows(), data=data)
+
+    pulumi.export("namespace", ns)
+    pulumi.export("images", {name: image.repo_digest for name, image in images.items()})
+    pulumi.export("services", {"backend": backend.service.metadata.name, "frontend": frontend.service.metadata.name,
+                               "worker": worker.deployment.metadata.name})
+    pulumi.export("url", ingress.url)
+
+
+if __name__ == "__main__":
+    deploy(load_stack_config())

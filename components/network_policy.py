@@ -1,0 +1,138 @@
+"""NetworkPolicies: deny everything in the namespace, then allow exactly the application's flows.
+
+    ingress controller -> frontend:8080, backend:8000 (/api)
+    frontend -> backend:8000
+    backend, worker, migrate -> PostgreSQL:5432;  backend, worker -> Redis:6379
+    every pod -> cluster DNS:53
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.build_specs import BACKEND_API
+from components.data_services import POSTGRES_PORT, REDIS_PORT, DataEndpoints
+from components.labels import selector_labels
+
+DNS_PORT = 53
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Pods named `source` may open TCP connections to pods named `target` on `port`."""
+
+    source: str
+    target: str
+    port: int
+
+
+def _pods(name: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector_labels(name)))
+
+
+def _namespace(name: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": name})
+    )
+
+
+def _tcp(port: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)]
+
+
+class NetworkPolicies(pulumi.ComponentResource):
+    def __init__(
+        self,
+        namespace: pulumi.Input[str],
+        labels: dict[str, str],
+        ingress_namespace: str,
+        public_ports: dict[str, int],
+        flows: Sequence[Flow],
+        data: DataEndpoints,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("mbhealth:app:NetworkPolicies", "network", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def policy(name: str, spec: k8s.networking.v1.NetworkPolicySpecArgs) -> None:
+            k8s.networking.v1.NetworkPolicy(
+                name,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels),
+                spec=spec,
+                opts=child,
+            )
+
+        everything = k8s.meta.v1.LabelSelectorArgs()
+        policy("default-deny", k8s.networking.v1.NetworkPolicySpecArgs(pod_selector=everything, policy_types=["Ingress", "Egress"]))
+        policy(
+            "allow-dns",
+            k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=everything,
+                policy_types=["Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+                            )
+                        ],
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=DNS_PORT),
+                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=DNS_PORT),
+                        ],
+                    )
+                ],
+            ),
+        )
+
+        # Ingress rules per target pod, egress rules per source pod.
+        ingress: dict[str, list[k8s.networking.v1.NetworkPolicyIngressRuleArgs]] = {}
+        egress: dict[str, list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]] = {}
+        for target, port in public_ports.items():
+            ingress.setdefault(target, []).append(
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_namespace(ingress_namespace)], ports=_tcp(port))
+            )
+        external = {"postgres": (data.postgres_selector, POSTGRES_PORT), "redis": (data.redis_selector, REDIS_PORT)}
+        for flow in flows:
+            selector = external[flow.target][0] if flow.target in external else selector_labels(flow.target)
+            if selector is None:
+                # The server is outside the cluster: allow the port to the configured CIDR.
+                peer = k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=data.egress_cidr))
+                egress.setdefault(flow.source, []).append(k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[peer], ports=_tcp(flow.port)))
+                continue
+            egress.setdefault(flow.source, []).append(
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[_pods(flow.target)], ports=_tcp(flow.port))
+            )
+            ingress.setdefault(flow.target, []).append(
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_pods(flow.source)], ports=_tcp(flow.port))
+            )
+
+        for name in sorted(set(ingress) | set(egress)):
+            types = [kind for kind, rules in (("Ingress", ingress), ("Egress", egress)) if name in rules]
+            policy(
+                f"allow-{name}",
+                k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector_labels(name)),
+                    policy_types=types,
+                    ingress=ingress.get(name),
+                    egress=egress.get(name),
+                ),
+            )
+        self.register_outputs({})
+
+
+def application_flows() -> list[Flow]:
+    """Who talks to whom (the system diagram's arrows)."""
+    return [
+        Flow("frontend", "backend", BACKEND_API.port),
+        Flow("backend", "postgres", POSTGRES_PORT),
+        Flow("backend", "redis", REDIS_PORT),
+        Flow("worker", "postgres", POSTGRES_PORT),
+        Flow("worker", "redis", REDIS_PORT),
+        Flow("migrate", "postgres", POSTGRES_PORT),
+    ]
