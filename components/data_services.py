@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.options import child_options
 from components.config import ExternalDataConfig, InClusterDataConfig, Resources, ServiceConfig
 from components.labels import selector_labels, standard_labels
 from components.security import RunAs, container_security_context, pod_security_context, prestop_pause, writable_volumes
@@ -80,7 +81,7 @@ class InClusterDataServices(pulumi.ComponentResource):
     def __init__(self, config: InClusterDataConfig, namespace: pulumi.Input[str], version: str, stack: str,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mbhealth:data:InClusterDataServices", "data", None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         db_password = _password("postgres-password", self).result
         redis_password = _password("redis-password", self).result
         credentials = k8s.core.v1.Secret(

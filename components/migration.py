@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.build_specs import MIGRATE
 from components.config import ServiceConfig
+from components.options import child_options
 from components.labels import standard_labels
 from components.workload import EnvSources, app_container, pod_spec
 from components.security import APP_USER
@@ -52,9 +53,9 @@ class MigrationJob(pulumi.ComponentResource):
                     spec=pod_spec([container], volumes, APP_USER, restart_policy="Never"),
                 ),
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                custom_timeouts=pulumi.CustomTimeouts(create=f"{MIGRATE_DEADLINE_SECONDS + 60}s"),
+            opts=pulumi.ResourceOptions.merge(
+                child_options(self, opts),
+                pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=f"{MIGRATE_DEADLINE_SECONDS + 60}s")),
             ),
         )
         self.register_outputs({"job": self.job.metadata.name})

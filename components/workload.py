@@ -13,6 +13,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.options import child_options
 from components.build_specs import ProcessSpec
 from components.config import ServiceConfig
 from components.labels import selector_labels, standard_labels
@@ -125,7 +126,7 @@ class Workload(pulumi.ComponentResource):
 
     def __init__(self, args: WorkloadArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mbhealth:app:Workload", args.name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         labels = standard_labels(args.name, args.component, args.version, args.stack)
         selector = selector_labels(args.name)
         metadata = k8s.meta.v1.ObjectMetaArgs(name=args.name, namespace=args.namespace, labels=labels)
