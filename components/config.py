@@ -191,11 +191,11 @@ def _integer(value: Any) -> Optional[int]:
     return None
 
 
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -271,7 +271,7 @@ def _read_services(r: _Reader) -> dict[str, ServiceConfig]:
     services = {}
     for name in SERVICES:
         key = f"services.{name}"
-        raw = _merge(SERVICE_DEFAULTS[name], overrides.get(name) or {})
+        raw = deep_merge(SERVICE_DEFAULTS[name], overrides.get(name) or {})
         replicas = _integer(raw.get("replicas"))
         if replicas is None or replicas < 1:
             r.fail(f"{key}.replicas", f"got {raw.get('replicas')!r}", "a whole number of at least 1")

@@ -34,7 +34,7 @@ from pulumi.runtime import rpc, settings  # noqa: E402
 from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
 from pulumi.runtime.sync_await import _sync_await  # noqa: E402
 
-from components.config import PROJECT  # noqa: E402
+from components.config import PROJECT, deep_merge  # noqa: E402
 
 SECRET_SIG_KEY = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
 SECRET_SIG = rpc._special_secret_sig
@@ -76,9 +76,13 @@ def reveal(value: Any) -> Any:
 
 
 def redact(value: Any) -> Any:
-    """Replace every secret (however deep) with a marker: what may be written or shown."""
+    """Replace every secret (however deep) with a marker: what may be written or shown.
+
+    A secret map keeps its keys (reviewers see which values a Secret holds).
+    """
     if is_secret(value):
-        return REDACTED
+        inner = reveal(value)
+        return {key: REDACTED for key in inner} if isinstance(inner, dict) else REDACTED
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -143,7 +147,9 @@ class SynthMocks(pulumi.runtime.Mocks):
             if not metadata.get("name"):
                 # Auto-naming: a suffix from the content, so a data change is a new name
                 # (as a replacement is in a real deploy) and an unchanged one is stable.
-                content = {k: v for k, v in reveal(state).items() if k != "metadata"}
+                # Secrets are hashed redacted: a Secret keeps its name when a value
+                # changes (it is updated in place, as in a real deploy).
+                content = {k: v for k, v in redact(state).items() if k != "metadata"}
                 metadata["name"] = f"{args.name}-{_digest(content, 8)}"
             state["metadata"] = metadata
         return f"{args.name}-id", state
@@ -265,7 +271,7 @@ def synthesize(
 ) -> SynthResult:
     """Run the program for `stack` under mocks and return what it registered.
 
-    overrides: config keys (without the `mbhealth:` prefix) replaced; objects as dicts.
+    overrides: config keys (without the `mbhealth:` prefix); dicts merge into the stack file's objects.
     secrets: secret config values (default: SYNTH_SECRETS[stack]).
     remove: config keys to drop from the stack file.
     """
@@ -273,6 +279,9 @@ def synthesize(
     for key in remove:
         config.pop(f"{PROJECT}:{key}", None)
     for key, value in (overrides or {}).items():
+        current = config.get(f"{PROJECT}:{key}")
+        if isinstance(value, dict) and current and current.startswith("{"):
+            value = deep_merge(json.loads(current), value)
         config[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
     secret_values = dict(SYNTH_SECRETS.get(stack, {}) if secrets is None else secrets)
     for key, value in secret_values.items():
