@@ -1,0 +1,60 @@
+#!/bin/sh
+# Entrypoint of the frontend image's production target.
+#
+# Renders the nginx template into a writable runtime dir (the root filesystem may be
+# read-only; only /tmp needs to be writable) and then execs nginx in the foreground, so
+# nginx is PID 1 and receives the stop signal itself (SIGQUIT: graceful, SIGTERM: fast).
+#
+# Environment:
+#   BACKEND_URL        required. The API as scheme://host[:port], no path, e.g.
+#                      http://backend:8000. The host must resolve when nginx starts.
+#   NGINX_LISTEN       listen port or address:port          (default 8080)
+#   NGINX_ROOT         directory of the built app           (default /usr/share/nginx/html)
+#   NGINX_RUNTIME_DIR  rendered config, pid and temp files   (default /tmp/nginx)
+#   NGINX_TEMPLATE     the template                          (default /etc/nginx/templates/nginx.conf.template)
+# Arguments are passed on to nginx: `-t` only tests the rendered configuration.
+set -eu
+
+die() {
+    echo "entrypoint: $*" >&2
+    exit 64
+}
+
+# Values end up inside nginx directives: refuse anything that could end or add one.
+check_token() {
+    case "$2" in
+        '' | *[[:space:]\;\{\}\$\'\"\\]*) die "$1 is empty or contains whitespace or one of ;{}\$'\"\\ : '$2'" ;;
+    esac
+}
+
+BACKEND_URL=${BACKEND_URL:-}
+[ -n "$BACKEND_URL" ] || die "BACKEND_URL is not set (the API's base URL, e.g. http://backend:8000)"
+BACKEND_URL=${BACKEND_URL%/}
+check_token BACKEND_URL "$BACKEND_URL"
+case "$BACKEND_URL" in
+    http://?* | https://?*) ;;
+    *) die "BACKEND_URL must start with http:// or https://, got '$BACKEND_URL'" ;;
+esac
+case "${BACKEND_URL#*://}" in
+    */* | *\?* | *#*) die "BACKEND_URL must be scheme://host[:port] without a path, got '$BACKEND_URL'" ;;
+esac
+
+NGINX_LISTEN=${NGINX_LISTEN:-8080}
+check_token NGINX_LISTEN "$NGINX_LISTEN"
+NGINX_ROOT=${NGINX_ROOT:-/usr/share/nginx/html}
+check_token NGINX_ROOT "$NGINX_ROOT"
+case "$NGINX_ROOT" in
+    /*) ;;
+    *) die "NGINX_ROOT must be an absolute path, got '$NGINX_ROOT'" ;;
+esac
+NGINX_RUNTIME_DIR=${NGINX_RUNTIME_DIR:-/tmp/nginx}
+NGINX_TEMPLATE=${NGINX_TEMPLATE:-/etc/nginx/templates/nginx.conf.template}
+export BACKEND_URL NGINX_LISTEN NGINX_ROOT
+
+mkdir -p "$NGINX_RUNTIME_DIR"
+conf="$NGINX_RUNTIME_DIR/nginx.conf"
+# Only these three are substituted: nginx's own $variables in the template stay as written.
+# shellcheck disable=SC2016
+envsubst '${BACKEND_URL} ${NGINX_LISTEN} ${NGINX_ROOT}' <"$NGINX_TEMPLATE" >"$conf"
+
+exec nginx -p "$NGINX_RUNTIME_DIR/" -c "$conf" -e stderr -g 'daemon off;' "$@"
