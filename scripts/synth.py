@@ -14,9 +14,11 @@ redacted in everything written to disk.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import importlib.util
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -159,16 +161,36 @@ class SynthMocks(pulumi.runtime.Mocks):
 
 
 def _context_tree(build: Mapping[str, Any]) -> str:
-    """Digest of the build context's files, as docker.Image uses to decide on a rebuild."""
+    """Digest of the build context's files, honouring .dockerignore, as docker.Image does to decide on a rebuild."""
     context = REPO_ROOT / str(build.get("context", "."))
     if not context.is_dir():
         return "missing"
+    ignore_file = context / ".dockerignore"
+    patterns = [
+        line.strip() for line in (ignore_file.read_text().splitlines() if ignore_file.exists() else [])
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+    def ignored(relative: str) -> bool:
+        verdict = False
+        for pattern in patterns:
+            negate = pattern.startswith("!")
+            pattern = pattern.lstrip("!").strip("/").removeprefix("**/")
+            parts = relative.split("/")
+            prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+            if any(fnmatch.fnmatch(p, pattern) for p in prefixes) or fnmatch.fnmatch(parts[-1], pattern):
+                verdict = not negate
+        return verdict
+
+    files = []
+    for directory, subdirs, names in os.walk(context):
+        base = Path(directory).relative_to(context).as_posix()
+        join = (lambda name: name) if base == "." else (lambda name: f"{base}/{name}")
+        subdirs[:] = [d for d in subdirs if not ignored(join(d))]  # never descend into node_modules & co
+        files.extend(join(name) for name in names if not ignored(join(name)))
     hasher = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        relative = path.relative_to(context).as_posix()
-        if any(part in {"node_modules", "dist", "__pycache__", ".pytest_cache"} for part in relative.split("/")):
-            continue
-        hasher.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    for relative in sorted(files):
+        hasher.update(relative.encode() + b"\0" + (context / relative).read_bytes() + b"\0")
     return hasher.hexdigest()
 
 
