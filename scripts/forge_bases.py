@@ -377,17 +377,20 @@ LABEL org.mbhealth.standin=true \
       org.mbhealth.standin.key=${STANDIN_KEY} \
       org.opencontainers.image.description="Offline stand-in base image (Debian bookworm); never leaves this machine"
 
-# --- python:3.11-slim: Debian's CPython 3.11 with venv and pip; `python` on PATH
+# --- python:3.11-slim: Debian's CPython 3.11 with venv, pip and setuptools; `python` on PATH
 FROM debian AS python
 RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     --mount=type=cache,id=mbh-standin-apt-cache,target=/var/cache/apt,sharing=locked \
     apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip >/dev/null \
+ && apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null \
  && ln -s /usr/bin/python3 /usr/local/bin/python \
- && ln -s /usr/bin/pip3 /usr/local/bin/pip \
- # Like the official image, pip may install into the system interpreter (no PEP 668 marker).
+ # Like the official image: pip and setuptools installed by pip into /usr/local (so
+ # `pip uninstall pip setuptools` works), and pip may install into the system
+ # interpreter (no PEP 668 marker). The wheels are Debian's (python3-venv's ensurepip).
  && rm -f /usr/lib/python3.*/EXTERNALLY-MANAGED \
- && python --version && pip --version >/dev/null \
+ && set -- /usr/share/python-wheels/pip-*.whl /usr/share/python-wheels/setuptools-*.whl \
+ && python3 "$1/pip" install --quiet --no-index --no-cache-dir --disable-pip-version-check "$@" \
+ && python --version && pip --version && pip3 --version >/dev/null \
  && rm -rf /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old
 ENV LANG=C.UTF-8 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
