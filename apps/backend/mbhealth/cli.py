@@ -1,0 +1,118 @@
+"""Command line: `python -m mbhealth {serve,worker,migrate,probe}`.
+
+Every long-running command validates the configuration before anything else; a
+missing or malformed variable ends the process with exit code 78 (EX_CONFIG) and a
+JSON log line naming the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from typing import Sequence
+
+EX_CONFIG = 78
+# uvicorn's graceful-shutdown limit (s): in-flight requests get this long after SIGTERM.
+GRACEFUL_SHUTDOWN_TIMEOUT = 15
+
+log = logging.getLogger("mbhealth")
+
+
+def _settings_or_exit():
+    from mbhealth.config import ConfigError, get_settings
+    from mbhealth.logs import configure_logging
+
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        configure_logging("INFO")
+        log.critical(str(exc), extra={"event": "config_error", "variables": exc.variables})
+        sys.exit(EX_CONFIG)
+    configure_logging(settings.log_level, settings.secret_values())
+    return settings
+
+
+def _exit_zero(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings_or_exit()
+    # uvicorn installs its own SIGTERM/SIGINT handlers while it serves, shuts down
+    # gracefully, restores the previous handlers and re-raises the signal. This one
+    # turns that re-raised signal (or one that arrives before uvicorn is up) into exit 0.
+    signal.signal(signal.SIGTERM, _exit_zero)
+    signal.signal(signal.SIGINT, _exit_zero)
+    log.info("starting API", extra={"port": settings.port, "environment": settings.environment})
+    uvicorn.run(
+        "mbhealth.api.app:create_app",
+        factory=True,
+        host="0.0.0.0",  # noqa: S104 - the container's only interface
+        port=settings.port,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT,
+        reload=args.reload,
+        reload_dirs=[__file__.rsplit("/", 1)[0]] if args.reload else None,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from mbhealth.config import ConfigError, get_worker_settings
+
+    settings = _settings_or_exit()
+    try:
+        worker_settings = get_worker_settings()
+    except ConfigError as exc:
+        log.critical(str(exc), extra={"event": "config_error", "variables": exc.variables})
+        return EX_CONFIG
+    from mbhealth.worker import run_worker
+
+    return run_worker(settings, worker_settings)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from mbhealth.migrate import upgrade
+
+    settings = _settings_or_exit()
+    upgrade(settings, args.revision)
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from mbhealth.config import ConfigError
+    from mbhealth.probes import run_probe
+
+    try:
+        return run_probe(args.probe)
+    except ConfigError as exc:
+        print(f"{args.probe}: FAIL: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mbhealth.probes import PROBES
+
+    parser = argparse.ArgumentParser(prog="python -m mbhealth", description="MBHealth backend")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="serve the HTTP API on 0.0.0.0:$PORT (default 8000)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("worker", help="run the Celery worker (celery@<hostname>)").set_defaults(func=cmd_worker)
+    migrate = sub.add_parser("migrate", help="apply the database migrations (alembic upgrade)")
+    migrate.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    migrate.set_defaults(func=cmd_migrate)
+    probe = sub.add_parser("probe", help="health probe for Kubernetes / HEALTHCHECK; exit 0 or 1")
+    probe.add_argument("probe", choices=sorted(PROBES))
+    probe.set_defaults(func=cmd_probe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

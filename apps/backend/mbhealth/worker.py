@@ -1,0 +1,69 @@
+"""`python -m mbhealth worker`: the Celery worker, node name celery@<hostname>.
+
+SIGTERM starts Celery's warm shutdown: no new tasks are taken, running ones finish
+(bounded by the task time limits), then the process exits 0. The heartbeat file
+lives from worker_init to worker_shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from celery.signals import worker_init, worker_shutdown, worker_shutting_down
+
+from mbhealth.celery_app import celery_app, configure_celery
+from mbhealth.config import Settings, WorkerSettings
+from mbhealth.heartbeat import Heartbeat
+
+log = logging.getLogger(__name__)
+
+
+def node_name(hostname: str | None = None) -> str:
+    """The worker's node name; probes address it as celery@<socket.gethostname()>."""
+    return f"celery@{hostname or socket.gethostname()}"
+
+
+def run_worker(settings: Settings, worker_settings: WorkerSettings) -> int:
+    configure_celery(settings)
+    heartbeat = Heartbeat(worker_settings.heartbeat_file, worker_settings.heartbeat_interval)
+
+    def start_heartbeat(**_: object) -> None:
+        heartbeat.start()
+
+    def stop_heartbeat(**_: object) -> None:
+        heartbeat.stop()
+
+    def shutting_down(sig: str = "", how: str = "", **_: object) -> None:
+        log.info("worker shutdown requested", extra={"signal": sig, "how": how})
+
+    worker_init.connect(start_heartbeat, weak=False)
+    worker_shutdown.connect(stop_heartbeat, weak=False)
+    worker_shutting_down.connect(shutting_down, weak=False)
+
+    worker = _QuietWorker(
+        app=celery_app,
+        hostname=node_name(),
+        loglevel=settings.log_level,
+        concurrency=worker_settings.concurrency,
+        pool_cls="prefork",
+        without_gossip=True,
+        without_mingle=True,
+        quiet=True,
+    )
+    try:
+        worker.start()
+    finally:
+        heartbeat.stop()
+    return int(worker.exitcode or 0)
+
+
+class _QuietWorker(celery_app.Worker):  # type: ignore[misc, name-defined]
+    """Celery's worker, with the SIGTERM (warm shutdown) handler re-installed without
+    its plain-text stdout message, so stdout stays JSON (we log the request instead)."""
+
+    def install_platform_tweaks(self, worker):  # noqa: ANN001 - Celery's signature
+        super().install_platform_tweaks(worker)
+        from celery.apps.worker import install_worker_term_handler
+
+        install_worker_term_handler(worker, verbose=False)
