@@ -9,7 +9,7 @@ VENV_STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-dev.txt $(wildcard apps/backend/requirements*.txt)
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 
-.PHONY: help frontend venv system-deps test test-unit synth diff up preview cluster bench bench-images lint
+.PHONY: help stack-select frontend venv system-deps test test-unit synth diff up preview cluster bench bench-images lint
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -44,13 +44,15 @@ synth: venv ## Write STACK's Kubernetes objects to build/manifests/STACK (no CLI
 diff: venv ## Manifest diff of STACK against git ref BASE
 	$(PY) scripts/manifest_diff.py --stack $(STACK) --base $(BASE)
 
-preview: venv ## pulumi preview --diff on STACK (needs the Pulumi CLI)
-	pulumi login --local >/dev/null 2>&1 || true
+stack-select: venv
+	@command -v pulumi >/dev/null || { echo "the Pulumi CLI is required: https://www.pulumi.com/docs/install/ (or use 'make synth')"; exit 1; }
+	pulumi login "$(PULUMI_BACKEND_URL)"
 	pulumi stack select --create $(STACK)
+
+preview: stack-select ## pulumi preview --diff on STACK (needs the Pulumi CLI)
 	pulumi preview --diff --stack $(STACK)
 
-up: venv ## pulumi up on STACK (needs the Pulumi CLI, a Docker engine and a kube context)
-	pulumi stack select --create $(STACK)
+up: stack-select ## pulumi up on STACK (Pulumi CLI, a Docker engine and a kube context; see `make cluster`)
 	pulumi up --stack $(STACK)
 
 cluster: ## Create a kind cluster wired to a local registry on localhost:5000
