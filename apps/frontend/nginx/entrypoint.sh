@@ -11,7 +11,7 @@
 #   NGINX_LISTEN       listen port or address:port          (default 8080)
 #   NGINX_ROOT         directory of the built app           (default /usr/share/nginx/html)
 #   NGINX_RUNTIME_DIR  rendered config, pid and temp files   (default /tmp/nginx)
-#   NGINX_TEMPLATE     the template                          (default /etc/nginx/templates/nginx.conf.template)
+#   NGINX_TEMPLATE     the template                          (default /etc/nginx/frontend/nginx.conf.template)
 # Arguments are passed on to nginx: `-t` only tests the rendered configuration.
 set -eu
 
@@ -48,7 +48,7 @@ case "$NGINX_ROOT" in
     *) die "NGINX_ROOT must be an absolute path, got '$NGINX_ROOT'" ;;
 esac
 NGINX_RUNTIME_DIR=${NGINX_RUNTIME_DIR:-/tmp/nginx}
-NGINX_TEMPLATE=${NGINX_TEMPLATE:-/etc/nginx/templates/nginx.conf.template}
+NGINX_TEMPLATE=${NGINX_TEMPLATE:-/etc/nginx/frontend/nginx.conf.template}
 export BACKEND_URL NGINX_LISTEN NGINX_ROOT
 
 mkdir -p "$NGINX_RUNTIME_DIR"

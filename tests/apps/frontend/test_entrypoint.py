@@ -1,0 +1,107 @@
+"""The image's entrypoint: refuses bad settings before nginx starts, renders a valid config."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.build_specs import APP_GID, APP_UID
+
+from .harness import ENTRYPOINT, TEMPLATE, entrypoint_env, find_nginx, free_port, run_as_app_user
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="mbh-frontend-entrypoint-"))
+    os.chmod(base, 0o777)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def run_entrypoint(scratch: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    values = {
+        "NGINX_LISTEN": "127.0.0.1:1",
+        "NGINX_ROOT": str(scratch),
+        "NGINX_RUNTIME_DIR": str(scratch / "run"),
+        "NGINX_TEMPLATE": str(TEMPLATE),
+        **env,
+    }
+    values = {k: v for k, v in values.items() if v != "<unset>"}
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), *args],
+        env=entrypoint_env(find_nginx() or "/usr/sbin/nginx", **values),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BACKEND_URL": "<unset>"}, "BACKEND_URL is not set"),
+        ({"BACKEND_URL": ""}, "BACKEND_URL is not set"),
+        ({"BACKEND_URL": "backend:8000"}, "BACKEND_URL must start with http:// or https://"),
+        ({"BACKEND_URL": "http://backend:8000/api"}, "BACKEND_URL must be scheme://host[:port] without a path"),
+        ({"BACKEND_URL": "http://backend:8000;return 200"}, "BACKEND_URL is empty or contains"),
+        ({"BACKEND_URL": "http://backend:8000", "NGINX_ROOT": "html"}, "NGINX_ROOT must be an absolute path"),
+        ({"BACKEND_URL": "http://backend:8000", "NGINX_LISTEN": "8080 default_server"}, "NGINX_LISTEN is empty"),
+    ],
+)
+def test_bad_settings_stop_start_up_naming_the_variable(scratch: Path, env: dict[str, str], message: str) -> None:
+    result = run_entrypoint(scratch, **env)
+    assert result.returncode == 64, result
+    assert message in result.stderr
+    assert not (scratch / "run").exists(), "nothing may be rendered from a refused setting"
+
+
+@pytest.mark.services
+def test_renders_a_config_nginx_accepts(scratch: Path, nginx_bin: str) -> None:
+    """`frontend-entrypoint -t` (args go to nginx): the rendered config passes `nginx -t`."""
+    port = free_port()  # `nginx -t` binds the listen address too
+    out, err = scratch / "stdout.log", scratch / "stderr.log"
+    out.touch()
+    err.touch()
+    if os.geteuid() == 0:
+        # nginx reopens /dev/stdout for its access log. A container runtime hands PID 1
+        # stdio owned by the container user (runc chowns it); here files play that part.
+        for path in (scratch, out, err):
+            os.chown(path, APP_UID, APP_GID)
+    with out.open("ab") as stdout, err.open("ab") as stderr:
+        result = subprocess.run(
+            ["sh", str(ENTRYPOINT), "-t"],
+            env=entrypoint_env(
+                nginx_bin,
+                BACKEND_URL="http://127.0.0.1:8000/",
+                NGINX_ROOT=str(scratch),
+                NGINX_RUNTIME_DIR=str(scratch / "run"),
+                NGINX_TEMPLATE=str(TEMPLATE),
+                NGINX_LISTEN=f"127.0.0.1:{port}",
+            ),
+            stdout=stdout,
+            stderr=stderr,
+            timeout=30,
+            **run_as_app_user(),
+        )
+    log = err.read_text()
+    assert result.returncode == 0, log
+    assert "test is successful" in log
+    rendered = (scratch / "run" / "nginx.conf").read_text()
+    # The trailing slash is dropped: proxy_pass with a URI part would rewrite /api/ paths.
+    assert "proxy_pass http://127.0.0.1:8000;" in rendered
+    assert f"listen 127.0.0.1:{port} default_server;" in rendered
+
+
+def test_defaults_match_the_image(scratch: Path) -> None:
+    """The defaults the image relies on are written in the script, not only in docs."""
+    text = ENTRYPOINT.read_text()
+    assert "NGINX_LISTEN=${NGINX_LISTEN:-8080}" in text
+    assert "NGINX_RUNTIME_DIR=${NGINX_RUNTIME_DIR:-/tmp/nginx}" in text
+    assert "NGINX_ROOT=${NGINX_ROOT:-/usr/share/nginx/html}" in text
+    assert os.access(ENTRYPOINT, os.X_OK), "the image copies the script with its mode: keep it executable"
