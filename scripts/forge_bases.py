@@ -118,6 +118,10 @@ class DockerError(RuntimeError):
     pass
 
 
+class ForgeError(RuntimeError):
+    """The stand-ins cannot be forged here (no root, no debootstrap, no engine, a failed build)."""
+
+
 def engine_problem() -> str | None:
     """None when a Docker engine answers through /usr/bin/docker; else a one-line reason."""
     if not os.access(DOCKER, os.X_OK):
@@ -314,9 +318,9 @@ def ensure_rootfs(force: bool = False) -> Path:
         log(f"rootfs: cached {tarball}")
         return tarball
     if os.geteuid() != 0:
-        raise SystemExit("forge-bases: debootstrap needs root")
+        raise ForgeError("debootstrap needs root")
     if not shutil.which("debootstrap"):
-        raise SystemExit("forge-bases: debootstrap missing (run: sudo bash scripts/system-deps.sh images)")
+        raise ForgeError("debootstrap missing (run: sudo bash scripts/system-deps.sh images)")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     mirror = debian_mirror()
     work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=CACHE_DIR))
@@ -338,7 +342,7 @@ def ensure_rootfs(force: bool = False) -> Path:
         if proc.returncode != 0:
             logfile = work / "debootstrap" / "debootstrap.log"
             detail = logfile.read_text()[-3000:] if logfile.exists() else proc.stderr[-3000:]
-            raise SystemExit(f"forge-bases: debootstrap failed:\n{detail}")
+            raise ForgeError(f"debootstrap failed:\n{detail}")
         (work / "etc/apt/sources.list").write_text(_sources(mirror))
         subprocess.run(["sh", "-c", ROOTFS_POST], cwd=work, check=True)
         tmp_tar = tarball.with_suffix(".tar.partial")
@@ -406,7 +410,9 @@ COPY nginx/ /
 RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     --mount=type=cache,id=mbh-standin-apt-cache,target=/var/cache/apt,sharing=locked \
     apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends nginx-light gettext-base >/dev/null \
+ && apt-get install -y -qq --no-install-recommends nginx-light gettext-base busybox >/dev/null \
+ # Alpine's busybox wget (HEALTHCHECKs written for alpine call it).
+ && ln -s /bin/busybox /usr/local/bin/wget \
  && groupadd --system --gid 101 nginx \
  && useradd --system --uid 101 --gid nginx --no-create-home --home-dir /var/cache/nginx \
       --shell /usr/sbin/nologin --comment "nginx user" nginx \
@@ -435,7 +441,13 @@ FROM debian AS node
 COPY node/bin/node /usr/local/bin/node
 COPY npm/ /usr/local/lib/node_modules/npm/
 COPY node-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-RUN groupadd --gid 1000 node \
+RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,id=mbh-standin-apt-cache,target=/var/cache/apt,sharing=locked \
+    apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends busybox >/dev/null \
+ && ln -s /bin/busybox /usr/local/bin/wget \
+ && rm -rf /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old \
+ && groupadd --gid 1000 node \
  && useradd --uid 1000 --gid node --shell /bin/sh --create-home node \
  && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
@@ -569,12 +581,12 @@ def _npm_tarball(spec: str, dest: Path) -> Path:
         return tgz
     npm = shutil.which("npm")
     if not npm:
-        raise SystemExit("forge-bases: the node stand-in needs `npm` on the host (Node 20) to fetch " + spec)
+        raise ForgeError("the node stand-in needs `npm` on the host (Node 20) to fetch " + spec)
     dest.mkdir(parents=True, exist_ok=True)
     log(f"npm pack {spec}")
     subprocess.run([npm, "pack", "--silent", spec], cwd=dest, check=True, stdout=subprocess.DEVNULL)
     if not tgz.exists():
-        raise SystemExit(f"forge-bases: npm pack {spec} did not write {tgz}")
+        raise ForgeError(f"npm pack {spec} did not write {tgz}")
     return tgz
 
 
@@ -673,11 +685,11 @@ def forge(force: bool = False, push_images: bool = True) -> dict[str, str]:
     """
     problem = engine_problem()
     if problem:
-        raise SystemExit(f"forge-bases: {problem}")
+        raise ForgeError(f"{problem}")
     if push_images:
         problem = registry_problem()
         if problem:
-            raise SystemExit(f"forge-bases: {problem}")
+            raise ForgeError(f"{problem}")
     key = recipe_key()
     started = time.monotonic()
     if force or not _standins_current(key, registry_check=push_images):
@@ -698,7 +710,7 @@ def forge(force: bool = False, push_images: bool = True) -> dict[str, str]:
                 check=False,
             )
             if proc.returncode != 0:
-                raise SystemExit(f"forge-bases: building {standin.ref()} failed:\n{proc.stderr[-5000:]}")
+                raise ForgeError(f"building {standin.ref()} failed:\n{proc.stderr[-5000:]}")
             log(f"built {standin.ref()} in {time.monotonic() - t0:.0f}s")
         # Drop the stand-ins' superseded (now untagged) versions.
         docker("image", "prune", "--force", "--filter", f"label={STANDIN_LABEL}=true", check=False)
@@ -734,7 +746,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-push", action="store_true", help="do not push to the local registry")
     parser.add_argument("--json", action="store_true", help="print {real ref: stand-in ref} as JSON")
     args = parser.parse_args(argv)
-    refs = forge(force=args.force, push_images=not args.no_push)
+    try:
+        refs = forge(force=args.force, push_images=not args.no_push)
+    except ForgeError as exc:
+        log(str(exc))
+        return 1
     if args.json:
         print(json.dumps(refs, indent=2, sort_keys=True))
     else:

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Build every image from components/build_specs.py, push it to the local registry, print digests.
+
+The build inputs (context, Dockerfile, target, build args) come only from
+`components.build_specs` — the same spec the Pulumi image component reads. The base
+images are the offline stand-ins of scripts/forge_bases.py, passed through the spec's
+own base-image build args (`ImageBuildSpec.build_args(version, base_images=...)`).
+
+Besides each spec's deployed target, `EXTRA_TARGETS` names the Dockerfile targets the
+image suite compares against it (the worker target must add no layers; the production
+image must be much smaller than the development one).
+
+Usage:
+  scripts/build_images.py [--version V] [--only NAME ...] [--no-extra-targets] [--no-push] [--json]
+Library:
+  build(spec, version=..., standins=...) -> Built;  build_all(version) -> {key: Built}
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from components.build_specs import IMAGE_BUILDS, ImageBuildSpec  # noqa: E402
+import forge_bases  # noqa: E402
+from forge_bases import REGISTRY, DockerError, docker, docker_env, image_inspect, push  # noqa: E402
+
+# Dockerfile targets built beside each spec's deployed target, for the suite's comparisons.
+EXTRA_TARGETS: Mapping[str, tuple[str, ...]] = {
+    "backend": ("worker", "development"),
+    "frontend": ("development",),
+}
+DEFAULT_VERSION = os.environ.get("MBH_VERSION", "0.0.0-local")
+REPO_PREFIX = "mbhealth"
+VERSION_LABEL = "org.opencontainers.image.version"
+
+
+class BuildError(RuntimeError):
+    """A docker build failed; the message carries the end of BuildKit's plain log."""
+
+    def __init__(self, key: str, command: Sequence[str], log: str):
+        self.key, self.command, self.log = key, list(command), log
+        tail = "\n".join(log.rstrip().splitlines()[-60:])
+        super().__init__(f"docker build of {key} failed:\n  {' '.join(command)}\n{tail}")
+
+
+@dataclass(frozen=True)
+class Built:
+    key: str  # "backend", "backend:worker", ...
+    spec: ImageBuildSpec  # the spec, with `target` set to what was built
+    version: str
+    build_args: Mapping[str, str]
+    tag: str  # localhost:5000/mbhealth/backend:0.0.0-local[-worker]
+    image_id: str  # sha256:... (config digest)
+    repo_digest: str | None  # localhost:5000/mbhealth/backend@sha256:... when pushed
+    seconds: float  # wall time of `docker build`
+    log: str  # BuildKit's plain progress output
+
+    @property
+    def ref(self) -> str:
+        """The immutable reference to run: repo@digest when pushed, else the image id."""
+        return self.repo_digest or self.image_id
+
+    def inspect(self) -> dict:
+        info = image_inspect(self.image_id)
+        if info is None:
+            raise DockerError(f"image {self.image_id} ({self.key}) is gone from the engine")
+        return info
+
+
+def image_key(spec: ImageBuildSpec, target: str | None = None) -> str:
+    target = target or spec.target
+    default = IMAGE_BUILDS.get(spec.name)
+    return spec.name if default is not None and target == default.target else f"{spec.name}:{target}"
+
+
+def image_tag(spec: ImageBuildSpec, version: str, target: str, registry: str = REGISTRY) -> str:
+    safe_version = re.sub(r"[^A-Za-z0-9_.-]", "-", version)[:100]
+    suffix = "" if image_key(spec, target) == spec.name else f"-{target}"
+    return f"{registry}/{REPO_PREFIX}/{spec.name}:{safe_version}{suffix}"
+
+
+def build_command(
+    spec: ImageBuildSpec,
+    *,
+    version: str,
+    standins: Mapping[str, str] | None,
+    tag: str,
+    iidfile: Path,
+    root: Path = REPO_ROOT,
+    no_cache: bool = False,
+    extra_args: Iterable[str] = (),
+) -> tuple[list[str], dict[str, str]]:
+    """The `docker build` argv (without the docker binary) and the build args it passes."""
+    base_images = (
+        forge_bases.standin_build_args(spec.base_image_args, standins) if standins is not None else None
+    )
+    build_args = spec.build_args(version, base_images=base_images)
+    argv = [
+        "build",
+        "--network", "host",
+        "--progress", "plain",
+        "--file", str(spec.dockerfile_path(root)),
+        "--target", spec.target,
+        "--tag", tag,
+        "--iidfile", str(iidfile),
+    ]
+    for name, value in sorted(build_args.items()):
+        argv += ["--build-arg", f"{name}={value}"]
+    if no_cache:
+        argv.append("--no-cache")
+    argv += list(extra_args)
+    argv.append(str(spec.context_path(root)))
+    return argv, build_args
+
+
+def build(
+    spec: ImageBuildSpec,
+    *,
+    version: str = DEFAULT_VERSION,
+    target: str | None = None,
+    standins: Mapping[str, str] | None = None,
+    push_image: bool = True,
+    no_cache: bool = False,
+    root: Path = REPO_ROOT,
+    extra_args: Iterable[str] = (),
+    registry: str = REGISTRY,
+) -> Built:
+    """Build one image (spec's target, or `target`) with BuildKit on the host network.
+
+    `standins` maps each real base image ref to its stand-in (forge_bases.forge());
+    None keeps the Dockerfile's defaults (the real upstream images).
+    """
+    if target:
+        spec = dataclasses.replace(spec, target=target)
+    key = image_key(spec)
+    tag = image_tag(spec, version, spec.target, registry)
+    dockerfile = spec.dockerfile_path(root)
+    if not dockerfile.is_file():
+        raise BuildError(key, ["docker", "build", str(spec.context_path(root))], f"{dockerfile} does not exist")
+    run_dir = root / "build" / "images"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    iidfile = run_dir / f"{key.replace(':', '-')}.iid"
+    iidfile.unlink(missing_ok=True)
+    argv, build_args = build_command(
+        spec, version=version, standins=standins, tag=tag, iidfile=iidfile,
+        root=root, no_cache=no_cache, extra_args=extra_args,
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [forge_bases.DOCKER, *argv], env=docker_env(), capture_output=True, text=True, cwd=root,
+    )
+    seconds = time.monotonic() - started
+    log = proc.stderr + proc.stdout
+    if proc.returncode != 0:
+        raise BuildError(key, [forge_bases.DOCKER, *argv], log)
+    image_id = iidfile.read_text().strip()
+    repo_digest = push(tag) if push_image else None
+    return Built(
+        key=key, spec=spec, version=version, build_args=build_args, tag=tag,
+        image_id=image_id, repo_digest=repo_digest, seconds=seconds, log=log,
+    )
+
+
+def targets_for(name: str, extra_targets: bool = True) -> list[str]:
+    spec = IMAGE_BUILDS[name]
+    return [spec.target, *(EXTRA_TARGETS.get(name, ()) if extra_targets else ())]
+
+
+def build_all(
+    version: str = DEFAULT_VERSION,
+    *,
+    standins: Mapping[str, str] | None = None,
+    only: Iterable[str] | None = None,
+    extra_targets: bool = True,
+    push_image: bool = True,
+    keep_going: bool = True,
+) -> tuple[dict[str, Built], dict[str, BuildError]]:
+    """Build every spec in IMAGE_BUILDS (and its EXTRA_TARGETS); return (built, failed) by key."""
+    if standins is None:
+        standins = forge_bases.forge()
+    built: dict[str, Built] = {}
+    failed: dict[str, BuildError] = {}
+    for name in only or IMAGE_BUILDS:
+        spec = IMAGE_BUILDS[name]
+        for target in targets_for(name, extra_targets):
+            try:
+                result = build(spec, version=version, target=target, standins=standins, push_image=push_image)
+                built[result.key] = result
+            except BuildError as exc:
+                failed[exc.key] = exc
+                if not keep_going:
+                    return built, failed
+    return built, failed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", default=DEFAULT_VERSION, help="VERSION build arg (default %(default)s)")
+    parser.add_argument("--only", action="append", choices=sorted(IMAGE_BUILDS), help="build only this image")
+    parser.add_argument("--no-extra-targets", action="store_true", help="only each spec's deployed target")
+    parser.add_argument("--no-push", action="store_true", help="do not push to the local registry")
+    parser.add_argument("--real-bases", action="store_true", help="use the Dockerfiles' default base images")
+    parser.add_argument("--json", action="store_true", help="print {key: {tag, digest, seconds}} as JSON")
+    args = parser.parse_args(argv)
+    problem = forge_bases.engine_problem()
+    if problem:
+        print(f"build-images: {problem}", file=sys.stderr)
+        return 2
+    standins = None if args.real_bases else forge_bases.forge(push_images=True)
+    built: dict[str, Built] = {}
+    failed: dict[str, BuildError] = {}
+    for name in args.only or IMAGE_BUILDS:
+        for target in targets_for(name, not args.no_extra_targets):
+            spec = IMAGE_BUILDS[name]
+            print(f"build-images: building {image_key(dataclasses.replace(spec, target=target))} ...",
+                  file=sys.stderr, flush=True)
+            try:
+                result = build(
+                    spec, version=args.version, target=target,
+                    standins=standins,
+                    push_image=not args.no_push,
+                )
+            except BuildError as exc:
+                failed[exc.key] = exc
+                print(f"build-images: {exc}", file=sys.stderr)
+                continue
+            built[result.key] = result
+            print(f"build-images: {result.key}: {result.repo_digest or result.image_id} "
+                  f"({result.seconds:.1f}s)", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps(
+            {k: {"tag": b.tag, "digest": b.repo_digest, "image_id": b.image_id, "seconds": round(b.seconds, 2)}
+             for k, b in built.items()},
+            indent=2,
+        ))
+    else:
+        for key, result in built.items():
+            print(f"{key:22} {result.repo_digest or result.image_id}")
+    if failed:
+        print(f"build-images: FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
