@@ -185,7 +185,10 @@ def _context_tree(build: Mapping[str, Any]) -> str:
     files = []
     for directory, subdirs, names in os.walk(context):
         base = Path(directory).relative_to(context).as_posix()
-        join = (lambda name: name) if base == "." else (lambda name: f"{base}/{name}")
+
+        def join(name: str, base: str = base) -> str:
+            return name if base == "." else f"{base}/{name}"
+
         subdirs[:] = [d for d in subdirs if not ignored(join(d))]  # never descend into node_modules & co
         files.extend(join(name) for name in names if not ignored(join(name)))
     hasher = hashlib.sha256()
