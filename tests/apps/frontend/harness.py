@@ -242,7 +242,12 @@ def start_nginx(dist: Path, backend_url: str, nginx_bin: str) -> Nginx:
     )
     with open(base / "stdout.log", "ab") as out, open(base / "stderr.log", "ab") as err:
         proc = subprocess.Popen(
-            [str(entrypoint)], env=env, cwd=base, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+            [str(entrypoint)],
+            env=env,
+            cwd=base,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
             **run_as_app_user(),
         )
     server = Nginx(proc, port, base)

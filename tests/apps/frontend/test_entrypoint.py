@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from components.build_specs import APP_GID, APP_UID
 
+from .conftest import missing
 from .harness import ENTRYPOINT, TEMPLATE, entrypoint_env, find_nginx, free_port, run_as_app_user
 
 
@@ -105,3 +107,15 @@ def test_defaults_match_the_image(scratch: Path) -> None:
     assert "NGINX_RUNTIME_DIR=${NGINX_RUNTIME_DIR:-/tmp/nginx}" in text
     assert "NGINX_ROOT=${NGINX_ROOT:-/usr/share/nginx/html}" in text
     assert os.access(ENTRYPOINT, os.X_OK), "the image copies the script with its mode: keep it executable"
+
+
+def test_entrypoint_passes_shellcheck() -> None:
+    """POSIX sh only: the alpine base runs it with busybox ash, a Debian base with dash."""
+    shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
+    if shellcheck is None:
+        missing("shellcheck not installed (pip install -r requirements-dev.txt)")
+    assert shellcheck is not None
+    result = subprocess.run(
+        [shellcheck, "--shell=sh", "--severity=style", str(ENTRYPOINT)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -219,9 +219,7 @@ def test_api_gets_a_request_id_and_the_scheme_when_none_arrive(nginx: Nginx, bac
 
 
 def test_api_post_body_reaches_the_backend(nginx: Nginx, backend: BackendStub) -> None:
-    resp = nginx.get(
-        "/api/v1/tasks", method="POST", body=b'{"n": 10}', headers={"Content-Type": "application/json"}
-    )
+    resp = nginx.get("/api/v1/tasks", method="POST", body=b'{"n": 10}', headers={"Content-Type": "application/json"})
     assert resp.status == 202
     assert b'"id": "task-1"' in resp.body
     seen = backend.find("/api/v1/tasks")
@@ -237,9 +235,7 @@ def test_api_paths_with_extensions_still_go_to_the_api(nginx: Nginx, backend: Ba
 # ------------------------------------------------------------------------- lifecycle
 
 
-def test_sigquit_drains_in_flight_requests(
-    nginx_bin: str, frontend_dist: Path, backend: BackendStub
-) -> None:
+def test_sigquit_drains_in_flight_requests(nginx_bin: str, frontend_dist: Path, backend: BackendStub) -> None:
     """The image's STOPSIGNAL: a request in flight when the signal arrives still completes."""
     server = start_nginx(frontend_dist, backend.url, nginx_bin)
     try:
