@@ -8,6 +8,7 @@ start-up, the worker and the probes before they connect).
 from __future__ import annotations
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
 from celery.signals import setup_logging, worker_process_init
 
 from mbhealth.config import Settings
@@ -53,9 +54,23 @@ celery_app.conf.update(
 )
 
 
+class PollingRedisBackend(RedisBackend):
+    """Celery's Redis result backend without the per-task pub/sub subscription.
+
+    The stock backend subscribes to every task it sends, for a later `.get()`. The API
+    only polls state, and that subscription's reconnect logic turns a short Redis
+    outage into a permanently broken producer ("Celery must be restarted"). `.get()`
+    still works: it subscribes when it is called.
+    """
+
+    def on_task_call(self, producer, task_id):  # noqa: ANN001 - Celery's signature
+        pass
+
+
 def configure_celery(settings: Settings) -> Celery:
     redis_url = settings.redis_url.get_secret_value()
-    celery_app.conf.update(broker_url=redis_url, result_backend=redis_url)
+    backend = f"{PollingRedisBackend.__module__}.{PollingRedisBackend.__qualname__}"
+    celery_app.conf.update(broker_url=redis_url, result_backend=f"{backend}+{redis_url}")
     return celery_app
 
 
