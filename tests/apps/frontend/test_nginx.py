@@ -7,6 +7,7 @@ document root and runtime dir differ, passed the way the image passes its defaul
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import signal
 import threading
@@ -170,6 +171,14 @@ def test_identity_without_accept_encoding(nginx: Nginx, frontend_dist: Path) -> 
 # ----------------------------------------------------------------------------- health
 
 
+def access_log_entries(nginx: Nginx, until_uri: str) -> list[dict[str, object]]:
+    """The JSON access log, once it holds a request for `until_uri`."""
+    deadline = time.monotonic() + 5
+    while until_uri not in nginx.access_log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [json.loads(line) for line in nginx.access_log().splitlines() if line.strip()]
+
+
 def test_health_is_200_and_not_logged(nginx: Nginx) -> None:
     marker = f"/tasks/log-marker-{time.monotonic_ns()}"
     resp = nginx.get("/health")
@@ -177,12 +186,20 @@ def test_health_is_200_and_not_logged(nginx: Nginx) -> None:
     assert resp.body == b"ok\n"
     assert resp.header("Cache-Control") == "no-store"
     nginx.get(marker)  # a request that is logged, to know the log has caught up
-    deadline = time.monotonic() + 5
-    while marker not in nginx.access_log() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    log = nginx.access_log()
-    assert marker in log
-    assert "GET /health " not in log
+    uris = [entry["uri"] for entry in access_log_entries(nginx, marker)]
+    assert marker in uris
+    assert "/health" not in uris
+
+
+def test_access_log_is_one_json_object_per_request(nginx: Nginx) -> None:
+    marker = f"/tasks/json-{time.monotonic_ns()}"
+    nginx.get(marker, headers={"User-Agent": 'agent "with quotes"', "X-Request-ID": "rid-7"})
+    entry = next(e for e in access_log_entries(nginx, marker) if e["uri"] == marker)
+    assert entry["method"] == "GET"
+    assert entry["status"] == 200
+    assert entry["request_id"] == "rid-7"
+    assert entry["user_agent"] == 'agent "with quotes"'
+    assert isinstance(entry["duration"], float | int)
 
 
 # -------------------------------------------------------------------------------- api
