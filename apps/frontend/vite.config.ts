@@ -22,7 +22,7 @@ export default defineConfig({
     sourcemap: false,
   },
   server: {
-    host: '0.0.0.0',
+    // Loopback by default; the development image passes --host 0.0.0.0.
     port: 5173,
     strictPort: true,
     proxy: {

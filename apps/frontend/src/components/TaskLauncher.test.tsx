@@ -44,5 +44,7 @@ describe('TaskLauncher', () => {
     answer(json(503, { detail: 'Broker unavailable' }));
     expect(await screen.findByRole('alert')).toHaveTextContent('Could not start the task: Broker unavailable');
     expect(screen.getByRole('button', { name: 'Start task' })).toBeEnabled();
+    // The input was fine: a server error does not mark it invalid.
+    expect(screen.getByLabelText('Input n')).toHaveAttribute('aria-invalid', 'false');
   });
 });

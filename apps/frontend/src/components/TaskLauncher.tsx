@@ -13,15 +13,18 @@ export function TaskLauncher({ onStarted, fetchImpl }: TaskLauncherProps) {
   const [value, setValue] = useState('10');
   const [submitting, setSubmitting] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [invalid, setInvalid] = useState(false);
 
   const handleSubmit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const n = Number(value);
     if (!Number.isInteger(n) || n < MIN_N || n > MAX_N) {
       setError(`Enter a whole number from ${MIN_N} to ${MAX_N}.`);
+      setInvalid(true);
       return;
     }
     setError(null);
+    setInvalid(false);
     setSubmitting(true);
     try {
       onStarted(await startTask(n, { fetchImpl }));
@@ -48,7 +51,7 @@ export function TaskLauncher({ onStarted, fetchImpl }: TaskLauncherProps) {
           required
           value={value}
           aria-describedby="task-n-hint"
-          aria-invalid={error !== null}
+          aria-invalid={invalid}
           onChange={(event) => setValue(event.target.value)}
         />
         <p id="task-n-hint" className="hint">
