@@ -1,0 +1,84 @@
+"""The offline stand-in base images: labelled, local-only, laid out like the real ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import forge_bases
+from forge_bases import docker, image_inspect
+
+REAL = {s.stands_for: s for s in forge_bases.STANDINS}
+
+
+def _run(ref: str, *command: str, entrypoint: str | None = None, extra: tuple[str, ...] = ()) -> str:
+    args = ["run", "--rm", "--network", "host", *extra]
+    if entrypoint is not None:
+        args += ["--entrypoint", entrypoint]
+    return docker(*args, ref, *command).stdout
+
+
+@pytest.mark.parametrize("real", sorted(REAL))
+def test_standin_is_labelled_and_only_in_the_local_registry(standins, real) -> None:
+    ref = standins[real]
+    assert ref.startswith(f"{forge_bases.REGISTRY}/standin/") and "@sha256:" in ref
+    assert forge_bases.registry_has(ref)
+    labels = image_inspect(ref)["Config"]["Labels"]
+    assert labels["org.mbhealth.standin"] == "true"
+    assert labels["org.mbhealth.standin.for"] == real
+    assert labels["org.mbhealth.standin.key"] == forge_bases.recipe_key()
+
+
+def test_forge_is_cached(standins) -> None:
+    import time
+
+    started = time.monotonic()
+    assert forge_bases.forge() == standins
+    assert time.monotonic() - started < 10
+
+
+def test_python_standin(standins) -> None:
+    ref = standins["python:3.11-slim"]
+    out = _run(ref, "sh", "-c", "python --version; pip --version; python -m venv /tmp/v && /tmp/v/bin/pip --version;"
+               " echo PIP_CERT=$PIP_CERT")
+    assert "Python 3.11." in out
+    assert out.count("pip ") >= 2
+    assert "PIP_CERT=/etc/ssl/certs/ca-certificates.crt" in out
+
+
+def test_standins_trust_the_host_ca_bundle(standins) -> None:
+    host_bundle = Path(forge_bases.HOST_CA_BUNDLE).read_text()
+    first_host_cert = host_bundle[host_bundle.index("-----BEGIN CERTIFICATE-----"):].split("-----END CERTIFICATE-----")[0]
+    for real in sorted(REAL):
+        bundle = _run(standins[real], "cat", "/etc/ssl/certs/ca-certificates.crt", entrypoint="")
+        assert first_host_cert in bundle, real
+
+
+def test_nginx_standin_is_laid_out_like_the_official_image(standins, tmp_path: Path) -> None:
+    ref = standins["nginx:1.25-alpine"]
+    config = image_inspect(ref)["Config"]
+    assert config["Cmd"] == ["nginx", "-g", "daemon off;"]
+    assert config["Entrypoint"] == ["/docker-entrypoint.sh"]
+    assert config["StopSignal"] == "SIGQUIT"
+    out = _run(ref, "/bin/sh", "-c",
+               "id nginx; test -d /etc/nginx/conf.d && test -f /etc/nginx/mime.types"
+               " && test -f /usr/share/nginx/html/index.html && command -v envsubst && command -v wget && echo layout-ok",
+               entrypoint="")
+    assert "uid=101(nginx) gid=101(nginx)" in out and "layout-ok" in out
+    # The entrypoint renders /etc/nginx/templates/*.template with the env, like the official one.
+    (tmp_path / "port.conf.template").write_text("server { listen 127.0.0.1:${TEST_PORT}; }\n")
+    tmp_path.chmod(0o755)
+    (tmp_path / "port.conf.template").chmod(0o644)
+    out = _run(ref, "nginx", "-T", extra=("-e", "TEST_PORT=18081", "-v", f"{tmp_path}:/etc/nginx/templates:ro"))
+    assert "listen 127.0.0.1:18081;" in out
+
+
+def test_node_standin(standins) -> None:
+    ref = standins["node:20-alpine"]
+    out = _run(ref, "sh", "-c", "node --version; npm --version; npx --version; echo $NODE_EXTRA_CA_CERTS; id node")
+    lines = out.split()
+    assert lines[0].startswith("v20.")
+    assert "/etc/ssl/certs/ca-certificates.crt" in out and "uid=1000(node)" in out
+    # The official entrypoint contract: a leading flag runs node.
+    assert _run(ref, "-e", "console.log(1 + 1)").strip() == "2"
