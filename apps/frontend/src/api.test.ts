@@ -19,6 +19,17 @@ describe('getReadiness', () => {
     await expect(getReadiness({ fetchImpl })).resolves.toEqual({ kind: 'not-ready', failing: ['redis'] });
   });
 
+  it("understands the MBHealth API's own 503 body", async () => {
+    const fetchImpl = fakeFetch(() =>
+      json(503, {
+        status: 'unavailable',
+        checks: { postgresql: { status: 'error', error: 'OperationalError' }, redis: { status: 'ok' } },
+        failed: ['postgresql'],
+      }),
+    );
+    await expect(getReadiness({ fetchImpl })).resolves.toEqual({ kind: 'not-ready', failing: ['postgresql'] });
+  });
+
   it('reads a 503 body nested under FastAPI detail', async () => {
     const fetchImpl = fakeFetch(() => json(503, { detail: { failing: ['database', 'redis'] } }));
     await expect(getReadiness({ fetchImpl })).resolves.toEqual({
@@ -71,7 +82,12 @@ describe('errorMessage', () => {
 describe('startTask', () => {
   it('POSTs {"n": n} as JSON and returns the task', async () => {
     const fetchImpl = fakeFetch(() => json(202, { id: 'abc-1', state: 'PENDING' }));
-    await expect(startTask(7, { fetchImpl })).resolves.toEqual({ id: 'abc-1', state: 'PENDING', result: null });
+    await expect(startTask(7, { fetchImpl })).resolves.toEqual({
+      id: 'abc-1',
+      state: 'PENDING',
+      result: null,
+      error: null,
+    });
     const [request] = fetchImpl.requests;
     expect(request).toMatchObject({ method: 'POST', url: '/api/v1/tasks', body: { n: 7 } });
     expect(request?.headers['content-type']).toBe('application/json');
@@ -79,7 +95,7 @@ describe('startTask', () => {
 
   it('accepts task_id as the id field', async () => {
     const fetchImpl = fakeFetch(() => json(201, { task_id: 'xyz', status: 'pending' }));
-    await expect(startTask(1, { fetchImpl })).resolves.toEqual({ id: 'xyz', state: 'PENDING', result: null });
+    await expect(startTask(1, { fetchImpl })).resolves.toEqual({ id: 'xyz', state: 'PENDING', result: null, error: null });
   });
 
   it('raises ApiError with the validation message on 422', async () => {
@@ -96,9 +112,20 @@ describe('startTask', () => {
 });
 
 describe('getTask', () => {
+  it("reads the MBHealth API's task shape, error included", async () => {
+    const id = '0b7c1f9e-2f7a-4a34-9c51-3f4bb9a0d7e1';
+    const fetchImpl = fakeFetch(() => json(200, { task_id: id, state: 'FAILURE', result: null, error: 'ValueError' }));
+    await expect(getTask(id, { fetchImpl })).resolves.toEqual({ id, state: 'FAILURE', result: null, error: 'ValueError' });
+  });
+
   it('GETs the task by encoded id', async () => {
     const fetchImpl = fakeFetch(() => json(200, { id: 'a/b', state: 'SUCCESS', result: 55 }));
-    await expect(getTask('a/b', { fetchImpl })).resolves.toEqual({ id: 'a/b', state: 'SUCCESS', result: 55 });
+    await expect(getTask('a/b', { fetchImpl })).resolves.toEqual({
+      id: 'a/b',
+      state: 'SUCCESS',
+      result: 55,
+      error: null,
+    });
     expect(fetchImpl.requests[0]?.url).toBe('/api/v1/tasks/a%2Fb');
   });
 

@@ -149,7 +149,10 @@ export type TaskState =
 export interface Task {
   id: string;
   state: TaskState;
+  /** The task's return value (JSON) once SUCCESS. */
   result: unknown;
+  /** Why it failed (the API names the exception type), once FAILURE. */
+  error: string | null;
 }
 
 const FINAL_STATES: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
@@ -165,7 +168,8 @@ function toTask(body: unknown, fallbackId?: string): Task {
     throw new ApiError('The API answered without a task id', 200, body);
   }
   const state = typeof body.state === 'string' ? body.state : typeof body.status === 'string' ? body.status : 'PENDING';
-  return { id: rawId, state: state.toUpperCase(), result: body.result ?? null };
+  const error = typeof body.error === 'string' && body.error ? body.error : null;
+  return { id: rawId, state: state.toUpperCase(), result: body.result ?? null, error };
 }
 
 async function requestJson(path: string, init: RequestInit, options: RequestOptions): Promise<unknown> {
@@ -180,7 +184,7 @@ async function requestJson(path: string, init: RequestInit, options: RequestOpti
   return body;
 }
 
-/** Enqueue a task: `POST /api/v1/tasks` with `{"n": n}`; the API answers 202 with `{"id", "state"}`. */
+/** Enqueue a task: `POST /api/v1/tasks` with `{"n": n}`; the API answers 202 with `{"task_id", "state"}`. */
 export async function startTask(n: number, options: RequestOptions = {}): Promise<Task> {
   const body = await requestJson(
     '/tasks',
@@ -190,7 +194,7 @@ export async function startTask(n: number, options: RequestOptions = {}): Promis
   return toTask(body);
 }
 
-/** A task's state and result: `GET /api/v1/tasks/{id}` -> `{"id", "state", "result"}`. */
+/** A task's state and result: `GET /api/v1/tasks/{id}` -> `{"task_id", "state", "result", "error"}`. */
 export async function getTask(id: string, options: RequestOptions = {}): Promise<Task> {
   const body = await requestJson(`/tasks/${encodeURIComponent(id)}`, { method: 'GET', cache: 'no-store' }, options);
   return toTask(body, id);

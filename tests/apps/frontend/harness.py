@@ -108,6 +108,10 @@ class BackendStub:
         self.server.server_close()
 
 
+# Shapes as the MBHealth API (apps/backend/mbhealth/api) answers them.
+STUB_TASK_ID = "0b7c1f9e-2f7a-4a34-9c51-3f4bb9a0d7e1"
+
+
 def start_backend_stub() -> BackendStub:
     recorded: list[RecordedRequest] = []
 
@@ -138,14 +142,22 @@ def start_backend_stub() -> BackendStub:
                 # What the API says when Redis is down; its own framing header must not win.
                 self._answer(
                     503,
-                    {"status": "not_ready", "checks": {"database": "ok", "redis": "error: timeout"}},
+                    {
+                        "status": "unavailable",
+                        "checks": {"postgresql": {"status": "ok"}, "redis": {"status": "error", "error": "timeout"}},
+                        "failed": ["redis"],
+                    },
                     {"Cache-Control": "no-store", "X-Frame-Options": "SAMEORIGIN"},
                 )
             elif path == "/api/v1/tasks" and self.command == "POST":
-                self._answer(202, {"id": "task-1", "state": "PENDING"})
+                self._answer(
+                    202,
+                    {"task_id": STUB_TASK_ID, "state": "PENDING", "status_url": f"/api/v1/tasks/{STUB_TASK_ID}"},
+                )
             elif path.startswith("/api/v1/tasks/"):
                 task_id = path.rsplit("/", 1)[1]
-                self._answer(200, {"id": task_id, "state": "SUCCESS", "result": 55})
+                result = {"n": 10, "value": 55}
+                self._answer(200, {"task_id": task_id, "state": "SUCCESS", "result": result, "error": None})
             elif path == "/api/slow":
                 time.sleep(1.5)
                 self._answer(200, {"slow": True})

@@ -6,7 +6,9 @@ import { TaskLauncher } from './TaskLauncher';
 
 describe('TaskLauncher', () => {
   it('starts a task with the entered n and hands the task over', async () => {
-    const fetchImpl = fakeFetch(() => json(202, { id: 't-1', state: 'PENDING' }));
+    const fetchImpl = fakeFetch(() =>
+      json(202, { task_id: 't-1', state: 'PENDING', status_url: '/api/v1/tasks/t-1' }),
+    );
     const onStarted = vi.fn();
     render(<TaskLauncher onStarted={onStarted} fetchImpl={fetchImpl} />);
 
@@ -15,7 +17,7 @@ describe('TaskLauncher', () => {
     await userEvent.type(input, '12');
     await userEvent.click(screen.getByRole('button', { name: 'Start task' }));
 
-    await vi.waitFor(() => expect(onStarted).toHaveBeenCalledWith({ id: 't-1', state: 'PENDING', result: null }));
+    await vi.waitFor(() => expect(onStarted).toHaveBeenCalledWith({ id: 't-1', state: 'PENDING', result: null, error: null }));
     expect(fetchImpl.requests).toEqual([expect.objectContaining({ method: 'POST', body: { n: 12 } })]);
   });
 

@@ -29,6 +29,20 @@ describe('TaskStatus', () => {
     expect(await screen.findByRole('alert')).toHaveTextContent('The task ended in FAILURE: ValueError: n too big');
   });
 
+  it("shows the API's error name for a failed task", async () => {
+    const fetchImpl = fakeFetch(() => json(200, { task_id: 'j', state: 'FAILURE', result: null, error: 'ZeroDivisionError' }));
+    render(<TaskStatus taskId="j" pollIntervalMs={5} fetchImpl={fetchImpl} />);
+    expect(await screen.findByRole('alert')).toHaveTextContent('The task ended in FAILURE: ZeroDivisionError');
+  });
+
+  it('stops asking when the API rejects the id', async () => {
+    const fetchImpl = fakeFetch(() => json(422, { detail: [{ msg: 'Input should be a valid UUID' }] }));
+    render(<TaskStatus taskId="not-a-uuid" pollIntervalMs={5} fetchImpl={fetchImpl} />);
+    expect(await screen.findByRole('alert')).toHaveTextContent('No such task.');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(fetchImpl.requests).toHaveLength(1);
+  });
+
   it('says so for an unknown task', async () => {
     const fetchImpl = fakeFetch(() => json(404, { detail: 'not found' }));
     render(<TaskStatus taskId="gone" pollIntervalMs={5} fetchImpl={fetchImpl} />);

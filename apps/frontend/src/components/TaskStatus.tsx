@@ -37,8 +37,13 @@ export function TaskStatus({ taskId, pollIntervalMs = 500, maxPollIntervalMs = 4
         if (isFinal(task.state)) return;
       } catch (error) {
         if (controller.signal.aborted) return;
-        if (error instanceof ApiError && error.status === 404) {
+        if (error instanceof ApiError && (error.status === 404 || error.status === 422)) {
+          // Unknown id, or not an id the API accepts (it wants a UUID): asking again won't help.
           setView({ kind: 'error', message: 'No such task.', task: null });
+          return;
+        }
+        if (error instanceof ApiError && error.status >= 400 && error.status < 500 && ![408, 429].includes(error.status)) {
+          setView({ kind: 'error', message: error.message, task: last });
           return;
         }
         // Transient (network, 5xx): keep the last state on screen and keep asking.
@@ -80,7 +85,7 @@ export function TaskStatus({ taskId, pollIntervalMs = 500, maxPollIntervalMs = 4
       {task && isFinal(task.state) && task.state !== 'SUCCESS' ? (
         <p role="alert" className="error">
           The task ended in {task.state}
-          {task.result != null ? `: ${formatResult(task.result)}` : '.'}
+          {task.error ? `: ${task.error}` : task.result != null ? `: ${formatResult(task.result)}` : '.'}
         </p>
       ) : null}
       {view.kind === 'error' ? (
