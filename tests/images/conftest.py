@@ -32,29 +32,78 @@ def _needs_docker(item: pytest.Item) -> bool:
     return getattr(item.module, "NEEDS_DOCKER", True) if hasattr(item, "module") else True
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents and _needs_docker(item):
-            item.add_marker(pytest.mark.docker)
+_ENGINE_PROBLEM: list[str | None] = []
+
+
+def _engine_problem() -> str | None:
+    if not _ENGINE_PROBLEM:
+        _ENGINE_PROBLEM.append(forge_bases.engine_problem() or forge_bases.registry_problem())
+    return _ENGINE_PROBLEM[0]
+
+
+class SuiteSkipped(pytest.Item):
+    """Stands for the whole real-image suite when no engine answers: one skip, one reason."""
+
+    def __init__(self, *, reason: str, count: int, **kwargs):
+        super().__init__(**kwargs)
+        self.reason, self.count = reason, count
+
+    def runtest(self) -> None:
+        pytest.skip(f"real-image suite ({self.count} tests): {self.reason}")
+
+    def reportinfo(self):
+        return self.path, None, "real-image suite"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    engine_items = [
+        item for item in items
+        if HERE in Path(str(item.fspath)).resolve().parents and _needs_docker(item)
+    ]
+    for item in engine_items:
+        item.add_marker(pytest.mark.docker)
+    if not engine_items or REQUIRE_DOCKER:
+        return  # CI: the engine fixtures fail each test loudly instead
+    problem = _engine_problem()
+    if problem is None:
+        return
+    chosen = set(engine_items)
+    items[:] = [item for item in items if item not in chosen]
+    config.hook.pytest_deselected(items=engine_items)
+    placeholder = SuiteSkipped.from_parent(
+        engine_items[0].parent, name="real-image-suite", reason=problem, count=len(engine_items))
+    placeholder.add_marker(pytest.mark.docker)
+    items.append(placeholder)
 
 
 @pytest.fixture(scope="session")
 def engine_problem() -> str | None:
     """None when the engine and the registry answer; else the one-line reason."""
-    return forge_bases.engine_problem() or forge_bases.registry_problem()
+    return _engine_problem()
+
+
+def _skip_or_fail(problem: str) -> None:
+    if REQUIRE_DOCKER:
+        pytest.fail(f"MBH_REQUIRE_DOCKER=1 but {problem}", pytrace=False)
+    pytest.skip(f"real-image suite: {problem}")
+
+
+@pytest.fixture(scope="session")
+def docker_engine(engine_problem: str | None) -> None:
+    """Skips (or, in CI, fails) when no engine/registry answers; every engine fixture needs it."""
+    if engine_problem is not None:
+        _skip_or_fail(engine_problem)
 
 
 @pytest.fixture(autouse=True)
 def _require_engine(request: pytest.FixtureRequest, engine_problem: str | None) -> None:
-    if engine_problem is None or not _needs_docker(request.node):
-        return
-    if REQUIRE_DOCKER:
-        pytest.fail(f"MBH_REQUIRE_DOCKER=1 but {engine_problem}", pytrace=False)
-    pytest.skip(f"real-image suite: {engine_problem}")
+    if engine_problem is not None and _needs_docker(request.node):
+        _skip_or_fail(engine_problem)
 
 
 @pytest.fixture(scope="session")
-def standins(engine_problem: str | None) -> dict[str, str]:
+def standins(docker_engine: None) -> dict[str, str]:
     """{real base image ref: stand-in ref@digest in the local registry} (forged once, cached)."""
     try:
         return forge_bases.forge()
