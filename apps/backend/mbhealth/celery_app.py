@@ -42,6 +42,8 @@ celery_app.conf.update(
     worker_hijack_root_logger=False,
     worker_redirect_stdouts=False,
     broker_connection_retry_on_startup=True,
+    # The worker waits out a broker outage (its liveness is broker-independent).
+    broker_connection_max_retries=None,
     broker_connection_timeout=BROKER_CONNECT_TIMEOUT,
     broker_transport_options={"socket_connect_timeout": BROKER_CONNECT_TIMEOUT},
     redis_socket_connect_timeout=BROKER_CONNECT_TIMEOUT,
