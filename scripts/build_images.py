@@ -214,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(IMAGE_BUILDS), help="build only this image")
     parser.add_argument("--no-extra-targets", action="store_true", help="only each spec's deployed target")
     parser.add_argument("--no-push", action="store_true", help="do not push to the local registry")
+    parser.add_argument("--no-cache", action="store_true", help="build without the layer cache (cold build)")
     parser.add_argument("--real-bases", action="store_true", help="use the Dockerfiles' default base images")
     parser.add_argument("--json", action="store_true", help="print {key: {tag, digest, seconds}} as JSON")
     args = parser.parse_args(argv)
@@ -234,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     spec, version=args.version, target=target,
                     standins=standins,
                     push_image=not args.no_push,
+                    no_cache=args.no_cache,
                 )
             except BuildError as exc:
                 failed[exc.key] = exc

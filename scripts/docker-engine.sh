@@ -80,6 +80,9 @@ start_engine() {
     die "another engine answers on $SOCK without our pidfile $DOCKERD_PID; stop it or set MBH_DOCKER_SOCK"
   fi
   rm -f "$SOCK" "$DOCKERD_PID"
+  release_mounts
+  # A killed engine's containerd pidfile would make dockerd wait for a dead containerd.
+  live_pid "$RUN_DIR/exec/containerd/containerd.pid" containerd >/dev/null || rm -f "$RUN_DIR/exec/containerd/containerd.pid"
   mkdir -p "$STATE/engine" "$RUN_DIR/exec"
   # Our own (empty) daemon config, so /etc/docker/daemon.json never changes this engine.
   [ -f "$STATE/daemon.json" ] || echo '{}' >"$STATE/daemon.json"
@@ -160,6 +163,17 @@ stop_pid() { # name pidfile program
   rm -f "$2"
 }
 
+# dockerd bind-mounts its data root (and netns files under the exec root); a killed
+# engine leaves them behind. Unmount what is left once no engine runs there.
+release_mounts() {
+  live_pid "$DOCKERD_PID" dockerd >/dev/null && return
+  local mnt
+  awk -v a="$STATE/engine" -v b="$RUN_DIR/exec" \
+    'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts | sort -r | while read -r mnt; do
+    umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || log "could not unmount $mnt"
+  done
+}
+
 status() {
   local rc=0 pid
   if pid=$(live_pid "$DOCKERD_PID" dockerd) && engine_ok; then
@@ -187,6 +201,7 @@ case "${1:-}" in
     stop_pid dockerd "$DOCKERD_PID" dockerd
     stop_pid registry "$REGISTRY_PID" docker-registry
     rm -f "$SOCK"
+    release_mounts
     ;;
   status) status ;;
   env)
