@@ -14,9 +14,11 @@ from mbhealth.config import Settings
 
 log = logging.getLogger(__name__)
 
-# Seconds each dependency gets; the whole readiness answer comes within CHECK_TIMEOUT.
-CONNECT_TIMEOUT = 2
-CHECK_TIMEOUT = 3.0
+# Seconds each dependency gets. The whole readiness answer comes within CHECK_TIMEOUT,
+# inside a 3 s HTTP probe timeout. (libpq's connect_timeout has a floor of 2 s.)
+PG_CONNECT_TIMEOUT = 2
+REDIS_TIMEOUT = 1.5
+CHECK_TIMEOUT = 2.5
 
 # Checks run on their own small pool so a hung dependency cannot starve request threads.
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readiness")
@@ -35,9 +37,9 @@ class CheckResult:
 def check_postgres(settings: Settings) -> None:
     with psycopg.connect(
         settings.libpq_url,
-        connect_timeout=CONNECT_TIMEOUT,
+        connect_timeout=PG_CONNECT_TIMEOUT,
         application_name="mbhealth-readiness",
-        options=f"-c statement_timeout={CONNECT_TIMEOUT * 1000}",
+        options="-c statement_timeout=2000",
     ) as conn:
         conn.execute("SELECT 1").fetchone()
 
@@ -45,8 +47,8 @@ def check_postgres(settings: Settings) -> None:
 def check_redis(settings: Settings) -> None:
     client = redis.Redis.from_url(
         settings.redis_url.get_secret_value(),
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        socket_timeout=CONNECT_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        socket_timeout=REDIS_TIMEOUT,
         retry_on_timeout=False,
     )
     try:
