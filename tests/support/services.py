@@ -6,7 +6,7 @@ Usable three ways:
   ``RedisServer`` (stop and start again on the same port for fault tests);
 * context managers: ``with postgres_server() as pg, redis_server(password="pw") as r: ...``;
 * pytest fixtures: import them into a conftest.py
-  (``from tests.support.services import pg_server, redis_session, fresh_redis  # noqa: F401``).
+  (``pg_server = services.pg_server`` and so on; see tests/apps/backend/conftest.py).
 
 When a binary is missing the fixtures skip with a one-line reason; with
 ``MBH_REQUIRE_SERVICES=1`` (CI) they fail instead. Nothing listens beyond 127.0.0.1.
@@ -24,8 +24,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
 import pytest
@@ -163,7 +163,8 @@ class PostgresServer:
                 "-o", f"-p {self.port}",
             )  # fmt: skip
         except subprocess.CalledProcessError as exc:
-            raise ServiceUnavailable(f"PostgreSQL did not start: {exc.stderr.strip()}\n{_tail(self.log_file)}") from None
+            detail = f"{exc.stderr.strip()}\n{_tail(self.log_file)}"
+            raise ServiceUnavailable(f"PostgreSQL did not start: {detail}") from None
         self._started = True
         wait_for_port(self.port)
         return self
@@ -301,7 +302,8 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        quiet = subprocess.DEVNULL
+        self.process = subprocess.Popen(args, stdin=quiet, stdout=quiet, stderr=quiet)
         try:
             self._wait_ready()
         except Exception:

@@ -52,7 +52,9 @@ celery_app.conf.update(
     # Publishing from the API fails fast (-> 503) when Redis is down.
     task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
     worker_send_task_events=False,
-    worker_cancel_long_running_tasks_on_connection_loss=False,
+    # On a broker connection loss, cancel running late-ack tasks: their messages go back
+    # to the queue and the (idempotent) task runs again. Celery 6's default.
+    worker_cancel_long_running_tasks_on_connection_loss=True,
 )
 
 

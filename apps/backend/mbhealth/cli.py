@@ -11,7 +11,7 @@ import argparse
 import logging
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 EX_CONFIG = 78
 # uvicorn's graceful-shutdown limit (s): in-flight requests get this long after SIGTERM.

@@ -1,6 +1,6 @@
 """Configuration, read only from environment variables (pydantic-settings).
 
-Every process (API, worker, migrate) calls :func:`load_settings` first; a missing or
+Every process (API, worker, migrate) calls :func:`get_settings` first; a missing or
 malformed variable stops start-up with a :class:`ConfigError` that names it. Error
 messages never echo a value: the URLs and the key carry secrets.
 """
@@ -96,8 +96,7 @@ class Settings(_EnvSettings):
     @property
     def libpq_url(self) -> str:
         """DATABASE_URL as libpq/psycopg accepts it (postgresql://...)."""
-        scheme, rest = self.database_url.get_secret_value().split("://", 1)
-        return "postgresql://" + rest
+        return "postgresql://" + self.database_url.get_secret_value().split("://", 1)[1]
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -128,7 +127,7 @@ class WorkerSettings(_EnvSettings):
 _MISSING_TYPES = {"missing"}
 
 
-def _config_error(exc: ValidationError, model: type[BaseSettings]) -> ConfigError:
+def _config_error(exc: ValidationError) -> ConfigError:
     variables: list[str] = []
     problems: list[str] = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -148,7 +147,7 @@ def _load(model):
     try:
         return model()
     except ValidationError as exc:
-        raise _config_error(exc, model) from None
+        raise _config_error(exc) from None
 
 
 @lru_cache(maxsize=1)
@@ -160,7 +159,3 @@ def get_settings() -> Settings:
 @lru_cache(maxsize=1)
 def get_worker_settings() -> WorkerSettings:
     return _load(WorkerSettings)
-
-
-def load_settings() -> Settings:
-    return get_settings()

@@ -65,7 +65,7 @@ async def _run(name: str, settings: Settings) -> CheckResult:
     try:
         await asyncio.wait_for(loop.run_in_executor(_executor, CHECKS[name], settings), CHECK_TIMEOUT)
         return CheckResult(name, True)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         error = "timeout"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         error = type(exc).__name__

@@ -12,7 +12,7 @@ import signal
 import sys
 import urllib.error
 import urllib.request
-from typing import Callable
+from collections.abc import Callable
 
 PROBE_TIMEOUT = 4
 PING_TIMEOUT = 2.0

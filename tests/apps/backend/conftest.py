@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
-from tests.apps.backend.helpers import BACKEND_DIR, ApiServer, Worker, clean_env, run_cli
-from tests.support.services import (  # noqa: F401 - fixtures, used by name
-    PostgresServer,
-    RedisServer,
-    free_port,
-    fresh_redis,
-    pg_server,
-    redis_session,
+from tests.apps.backend.helpers import (
+    BACKEND_DIR,
+    ApiServer,
+    Worker,
+    clean_env,
+    run_cli,
 )
+from tests.support import services
+from tests.support.services import PostgresServer, RedisServer, free_port
+
+# The shared service fixtures (real PostgreSQL and Redis), made available to this suite.
+pg_server = services.pg_server
+redis_session = services.redis_session
+fresh_redis = services.fresh_redis
 
 # In-process tests import the package the same way the subprocesses find it.
 if str(BACKEND_DIR) not in sys.path:
     sys.path.insert(0, str(BACKEND_DIR))
+
 
 @pytest.fixture(scope="session")
 def secret_key() -> str:

@@ -10,9 +10,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BACKEND_DIR = REPO_ROOT / "apps" / "backend"
@@ -109,8 +110,10 @@ class BackendProcess:
     def wait_for_log(self, message: str, timeout: float = 20) -> None:
         wait_until(lambda: message in self.stdout() or self._died(), timeout, what=f"log {message!r}")
         if message not in self.stdout():
-            raise AssertionError(f"{self.command} exited with {self.proc.returncode} before logging {message!r}:\n"
-                                 f"{self.output()[-4000:]}")
+            raise AssertionError(
+                f"{self.command} exited with {self.proc.returncode} before logging {message!r}:\n"
+                f"{self.output()[-4000:]}"
+            )
 
     def _died(self) -> bool:
         return self.proc.poll() is not None

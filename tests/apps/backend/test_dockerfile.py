@@ -10,7 +10,6 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -206,7 +205,9 @@ def test_everything_the_dockerfile_copies_from_the_context_is_allowed() -> None:
                 continue
             *sources, _dest = args.split()
             for source in sources:
-                for file in (BACKEND_DIR / source).rglob("*") if (BACKEND_DIR / source).is_dir() else [BACKEND_DIR / source]:
+                root = BACKEND_DIR / source
+                assert root.exists(), f"COPY source {source} is missing"
+                for file in root.rglob("*") if root.is_dir() else [root]:
                     rel = file.relative_to(BACKEND_DIR).as_posix()
                     if file.is_file() and "__pycache__" not in rel:
                         assert not _dockerignore_excludes(rel), rel

@@ -44,9 +44,7 @@ def test_task_round_trip_through_redis_worker_and_postgres(env, processes, pg_se
     assert done.body == {"task_id": task_id, "state": "SUCCESS", "result": expected, "error": None}
 
     database = migrated_db.rsplit("/", 1)[1]
-    rows = pg_server.execute(
-        f"SELECT task_name, n, result FROM task_results WHERE task_id = '{task_id}'", database
-    )
+    rows = pg_server.execute(f"SELECT task_name, n, result FROM task_results WHERE task_id = '{task_id}'", database)
     assert rows == [("mbhealth.analyze_number", 97, expected)]
 
 
