@@ -26,18 +26,19 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from components.build_specs import IMAGE_BUILDS, ImageBuildSpec  # noqa: E402
-import forge_bases  # noqa: E402
-from forge_bases import REGISTRY, DockerError, docker, docker_env, image_inspect, push  # noqa: E402
+import forge_bases
+from forge_bases import REGISTRY, DockerError, docker_env, image_inspect, push
+
+from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
 
 # Dockerfile targets built beside each spec's deployed target, for the suite's comparisons.
 EXTRA_TARGETS: Mapping[str, tuple[str, ...]] = {

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Sourced by .ci/run: the Docker engine, the local registry and the stand-in bases for
 # the real-image suite (tests/images). Bash only.
 #

@@ -37,9 +37,9 @@ import tarfile
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 DOCKER = "/usr/bin/docker"  # Debian's client: BuildKit works without the buildx plugin
 DEFAULT_SOCKET = "/run/mbhealth-docker.sock"  # scripts/docker-engine.sh's engine
@@ -225,7 +225,7 @@ def debian_mirror() -> str:
             text = path.read_text()
         except OSError:
             continue
-        for uri in re.findall(r"^\s*(?:deb\s+(?:\[[^\]]*\]\s+)?|URIs:\s*)(\S+)", text, re.M):
+        for uri in re.findall(r"^\s*(?:deb\s+(?:\[[^\]]*\]\s+)?|URIs:\s*)(\S+)", text, re.MULTILINE):
             if uri.rstrip("/").endswith("/debian") and uri.startswith(("http://", "https://")):
                 return uri.rstrip("/")
     return "http://deb.debian.org/debian"

@@ -21,9 +21,10 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import build_images  # noqa: E402
-import forge_bases  # noqa: E402
-from tests.images.harness import PROBE_APP, ImageBuilder  # noqa: E402
+import build_images
+import forge_bases
+
+from tests.images.harness import PROBE_APP, ImageBuilder
 
 REQUIRE_DOCKER = os.environ.get("MBH_REQUIRE_DOCKER") == "1"
 

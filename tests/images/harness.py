@@ -12,8 +12,9 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import build_images  # noqa: E402
-from components.build_specs import IMAGE_BUILDS, ImageBuildSpec  # noqa: E402
+import build_images
+
+from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
 
 # The VERSION build arg of every image the suite builds (its label must carry it).
 TEST_VERSION = "9.8.7-imagetest"

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import shutil
 import socket
@@ -40,16 +39,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 _SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 if str(_SCRIPTS) not in sys.path:
     sys.path.insert(0, str(_SCRIPTS))
 
-from forge_bases import DOCKER, docker, docker_env, image_inspect  # noqa: E402
+from forge_bases import DOCKER, docker, docker_env, image_inspect
 
 LOOPBACK = "127.0.0.1"
 CONTAINER_LABEL = "org.mbhealth.kubelet"
@@ -78,7 +78,7 @@ _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), ""
             "P": Decimal(10**15), "E": Decimal(10**18)}
 
 
-def parse_quantity(value: str | int | float) -> Decimal:
+def parse_quantity(value: str | float) -> Decimal:
     """A Kubernetes resource quantity ("512Mi", "250m", "1.5", "1e3") as a Decimal."""
     if isinstance(value, (int, float)):
         return Decimal(str(value))
@@ -89,11 +89,11 @@ def parse_quantity(value: str | int | float) -> Decimal:
     return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
 
 
-def memory_bytes(value: str | int | float) -> int:
+def memory_bytes(value: str | float) -> int:
     return int(parse_quantity(value).to_integral_value(rounding="ROUND_CEILING"))
 
 
-def cpu_millis(value: str | int | float) -> int:
+def cpu_millis(value: str | float) -> int:
     return int((parse_quantity(value) * 1000).to_integral_value(rounding="ROUND_CEILING"))
 
 
@@ -440,7 +440,7 @@ class Container:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> "Container":
+    def start(self) -> Container:
         argv = [DOCKER, *self.plan.argv, self.plan.image, *self.plan.args]
         proc = subprocess.run(argv, env=docker_env(self.plan.env), capture_output=True, text=True)
         if proc.returncode != 0:
@@ -450,7 +450,7 @@ class Container:
         self.started_at = time.monotonic()
         return self
 
-    def __enter__(self) -> "Container":
+    def __enter__(self) -> Container:
         return self.start() if self.id is None else self
 
     def __exit__(self, *exc) -> None:

@@ -6,9 +6,9 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import build_images
 import pytest
 
-import build_images
 from components.build_specs import IMAGE_BUILDS
 from tests.images import kubelet
 from tests.images.harness import TEST_VERSION

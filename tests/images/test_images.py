@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import urllib.request
 
-import pytest
-
 import build_images
 import forge_bases
-from components.build_specs import APP_GID, APP_UID
+import pytest
 from forge_bases import docker
+
+from components.build_specs import APP_GID, APP_UID
 from tests.images.harness import TEST_VERSION
 
 # (image, target): the deployed targets and the ones they are compared with.

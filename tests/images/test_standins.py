@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import forge_bases
+import pytest
 from forge_bases import docker, image_inspect
 
 REAL = {s.stands_for: s for s in forge_bases.STANDINS}
