@@ -1,4 +1,4 @@
-"""Command line: `python -m mbhealth {serve,worker,migrate,probe}`.
+"""Command line: `python -m mbhealth {serve,worker,migrate,probe,smoke}`.
 
 Every long-running command validates the configuration before anything else; a
 missing or malformed variable ends the process with exit code 78 (EX_CONFIG) and a
@@ -95,6 +95,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from mbhealth.smoke import run_smoke
+
+    return run_smoke(args.api, args.web, args.timeout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mbhealth.probes import PROBES
 
@@ -110,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", help="health probe for Kubernetes / HEALTHCHECK; exit 0 or 1")
     probe.add_argument("probe", choices=sorted(PROBES))
     probe.set_defaults(func=cmd_probe)
+    smoke = sub.add_parser("smoke", help="post-deploy smoke test: API ready, frontend up, one task round-trip")
+    smoke.add_argument("--api", required=True, help="backend base URL, e.g. http://backend:8000")
+    smoke.add_argument("--web", help="frontend base URL; the task round-trip then goes through its /api proxy")
+    smoke.add_argument("--timeout", type=float, default=120.0, help="seconds for all checks together (default 120)")
+    smoke.set_defaults(func=cmd_smoke)
     return parser
 
 
