@@ -1,11 +1,12 @@
-"""MBHealth delivery: build the images, then deploy the application to this stack's namespace.
+"""MBHealth delivery: build (or promote) the images, then deploy the application to this stack's namespace.
 
-    config ──► images (backend, frontend) ──► registry (pinned by digest)
+    config ──► images (backend, frontend): built and pushed, or promoted ──► repo@sha256:...
                   │
     data (PostgreSQL, Redis) ──► env (ConfigMap + Secret) ──► migrate Job
                                                                │
                            backend API ◄── frontend (nginx) ◄── ingress
                            worker (Celery)
+                                 └──────────── smoke-test Job (gates the release)
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.app_env import AppEnvironment
-from components.build_specs import BACKEND_API, FRONTEND_WEB, IMAGE_BUILDS, WORKER
+from components.build_specs import BACKEND_API, FRONTEND_WEB, WORKER
 from components.config import StackConfig, load_stack_config
 from components.config import InClusterDataConfig
 from components.data_services import InClusterDataServices, external_data_services
-from components.image import ContainerImage
+from components.image import release_images
 from components.ingress import PublicIngress
 from components.labels import standard_labels
 from components.migration import MigrationJob
 from components.network_policy import NetworkPolicies, application_flows
+from components.smoke_test import SmokeTest
 from components.workload import Workload, WorkloadArgs
 
 
@@ -32,6 +34,9 @@ def deploy(config: StackConfig) -> None:
 
     def labels(name: str, component: str) -> dict[str, str]:
         return standard_labels(name, component, version, stack)
+
+    def service_url(name: str, port: int) -> str:
+        return f"http://{name}.{config.namespace}.svc.cluster.local:{port}"
 
     namespace = k8s.core.v1.Namespace(
         "namespace",
@@ -42,16 +47,17 @@ def deploy(config: StackConfig) -> None:
     )
     ns = namespace.metadata.name
 
-    images = {
-        name: ContainerImage(spec, config.registry, config.image_tag, config.platform)
-        for name, spec in IMAGE_BUILDS.items()
-    }
-    backend_image = images["backend"].repo_digest  # the API and the worker run the same build
+    images = release_images(config)
+    backend_image = images["backend"]  # the API, the worker and the Jobs run the same build
 
     if isinstance(config.data, InClusterDataConfig):
         data = InClusterDataServices(config.data, ns, version, stack).endpoints
     else:
         data = external_data_services(config.data)
+
+    network = NetworkPolicies(ns, labels("network", "policy"), config.ingress.controller_namespace,
+                              public_ports={"frontend": FRONTEND_WEB.port, "backend": BACKEND_API.port},
+                              flows=application_flows(), data=data)
 
     secret_key = config.secret_key or random.RandomPassword("secret-key", length=64, special=False).result
     backend_env = AppEnvironment(
@@ -61,7 +67,7 @@ def deploy(config: StackConfig) -> None:
     ).sources
     frontend_env = AppEnvironment(
         "frontend-env", ns, labels("frontend", "config"),
-        plain={"BACKEND_URL": f"http://backend.{config.namespace}.svc.cluster.local:{BACKEND_API.port}"},
+        plain={"BACKEND_URL": service_url("backend", BACKEND_API.port)},
     ).sources
 
     migrate = MigrationJob(ns, backend_image, config.services["backend"], backend_env, version, stack,
@@ -77,16 +83,20 @@ def deploy(config: StackConfig) -> None:
 
     backend = workload("backend", "api", backend_image, BACKEND_API, backend_env, after=[migrate])
     worker = workload("worker", "worker", backend_image, WORKER, backend_env, after=[migrate])
-    frontend = workload("frontend", "web", images["frontend"].repo_digest, FRONTEND_WEB, frontend_env, after=[backend])
+    frontend = workload("frontend", "web", images["frontend"], FRONTEND_WEB, frontend_env, after=[backend])
+
+    SmokeTest(ns, backend_image, api_url=service_url("backend", BACKEND_API.port),
+              web_url=service_url("frontend", FRONTEND_WEB.port),
+              release=[*images.values(), backend_env.checksum, frontend_env.checksum],
+              sizing=config.services["backend"], version=version, stack=stack,
+              opts=pulumi.ResourceOptions(depends_on=[backend, worker, frontend, network]))
 
     ingress = PublicIngress(config.ingress, ns, labels("public", "ingress"),
                             frontend_service=frontend.service.metadata.name, backend_service=backend.service.metadata.name)
-    NetworkPolicies(ns, labels("network", "policy"), config.ingress.controller_namespace,
-                    public_ports={"frontend": FRONTEND_WEB.port, "backend": BACKEND_API.port},
-                    flows=application_flows(), data=data)
 
     pulumi.export("namespace", ns)
-    pulumi.export("images", {name: image.repo_digest for name, image in images.items()})
+    # Only a successful update records outputs: `images` is the last-known-good release.
+    pulumi.export("images", images)
     pulumi.export("services", {"backend": backend.service.metadata.name, "frontend": frontend.service.metadata.name,
                                "worker": worker.deployment.metadata.name})
     pulumi.export("url", ingress.url)

@@ -121,6 +121,13 @@ MIGRATE = ProcessSpec(
     drain_seconds=0,
 )
 
+# Post-deploy smoke test (a Job): API ready, frontend up, one task round-trip via /api.
+SMOKE = ProcessSpec(
+    image="backend",
+    command=("python", "-m", "mbhealth", "smoke"),
+    drain_seconds=0,
+)
+
 FRONTEND_WEB = ProcessSpec(
     image="frontend",
     # The image's own entrypoint renders the nginx template into /tmp and execs

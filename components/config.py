@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
+from components.build_specs import IMAGE_BUILDS
 from components.quantity import QUANTITY_FORM, parse_quantity
 
 PROJECT = "mbhealth"
@@ -29,6 +30,10 @@ _DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9](
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]+)?$")
 _PLATFORM = re.compile(r"^linux/(amd64|arm64|arm/v7)$")
+PINNED_RE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@sha256:[0-9a-f]{64}$")
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+IMAGE_SOURCES = ("build", "digests", "stack")
+PINNED_FORM = "an image pinned by digest: <registry>/<repository>@sha256:<64 hex digits>"
 
 # Sizing every stack starts from; a stack overrides any field in `mbhealth:services`.
 SERVICE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
@@ -127,6 +132,20 @@ class ExternalDataConfig:
 
 
 @dataclass(frozen=True)
+class ImageSource:
+    """Where the release's images come from.
+
+    build:   build and push them now (dev, and prod without promotion);
+    digests: deploy these exact digests, building nothing (promotion, rollback);
+    stack:   deploy the digests another stack exported as `images` (a StackReference).
+    """
+
+    mode: str = "build"
+    digests: Mapping[str, str] = field(default_factory=dict)
+    stack: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class StackConfig:
     stack: str
     environment: str
@@ -138,6 +157,7 @@ class StackConfig:
     ingress: IngressConfig
     data: InClusterDataConfig | ExternalDataConfig
     services: Mapping[str, ServiceConfig]
+    images: ImageSource = field(default_factory=ImageSource)
     secret_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)
 
     @property
@@ -350,6 +370,36 @@ def _read_data(r: _Reader) -> InClusterDataConfig | ExternalDataConfig:
     )
 
 
+def _read_image_source(r: _Reader) -> ImageSource:
+    raw = r.get("images", {"source": "build"})
+    if not isinstance(raw, Mapping):
+        r.fail("images", f"got {raw!r}", "a map with source (" + ", ".join(IMAGE_SOURCES) + ")")
+        return ImageSource()
+    mode = raw.get("source", "build")
+    if mode not in IMAGE_SOURCES:
+        r.fail("images.source", f"got {mode!r}", "one of " + ", ".join(IMAGE_SOURCES))
+        return ImageSource()
+    if mode == "digests":
+        digests = raw.get("digests")
+        if not isinstance(digests, Mapping):
+            r.fail("images.digests", f"got {digests!r}", "a map from " + ", ".join(IMAGE_BUILDS) + " to " + PINNED_FORM)
+            return ImageSource()
+        for name in sorted(set(digests) - set(IMAGE_BUILDS)):
+            r.fail(f"images.digests.{name}", "unknown image", "one of " + ", ".join(IMAGE_BUILDS))
+        for name in IMAGE_BUILDS:
+            ref = digests.get(name)
+            if not isinstance(ref, str) or not PINNED_RE.match(ref):
+                r.fail(f"images.digests.{name}", f"got {ref!r}", PINNED_FORM)
+        return ImageSource(mode=mode, digests=dict(digests))
+    if mode == "stack":
+        stack = raw.get("stack")
+        if not isinstance(stack, str) or not _STACK_NAME.match(stack):
+            r.fail("images.stack", f"got {stack!r}", "a stack name like <org>/mbhealth/dev (whose `images` output is promoted)")
+            return ImageSource()
+        return ImageSource(mode=mode, stack=stack)
+    return ImageSource()
+
+
 def read_stack_config(
     stack: str,
     raw: Callable[[str], Any],
@@ -392,6 +442,7 @@ def read_stack_config(
         ingress=ingress,
         data=_read_data(r),
         services=_read_services(r),
+        images=_read_image_source(r),
         secret_key=secret_key,
     )
     if r.problems:

@@ -1,14 +1,14 @@
-"""One container image: build a multi-stage Dockerfile target, push it, expose it pinned by digest."""
+"""Release images: build a multi-stage Dockerfile target and push it, or promote digests; always pinned."""
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_docker as docker
 
-from components.build_specs import ImageBuildSpec
-from components.config import RegistryConfig
+from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
+from components.config import PINNED_FORM, PINNED_RE, RegistryConfig, StackConfig
 
 
 class ContainerImage(pulumi.ComponentResource):
@@ -60,3 +60,28 @@ class ContainerImage(pulumi.ComponentResource):
         )
         self.repo_digest = image.repo_digest
         self.register_outputs({"repoDigest": self.repo_digest, "imageName": self.image_name})
+
+
+def _pinned_output(refs: Any, name: str, stack: str) -> str:
+    """One image of another stack's `images` output, refusing anything not pinned by digest."""
+    ref = refs.get(name) if isinstance(refs, Mapping) else None
+    if not isinstance(ref, str) or not PINNED_RE.match(ref):
+        raise ValueError(
+            f"mbhealth:images.stack: stack {stack!r} exports images.{name} = {ref!r}; expected {PINNED_FORM}"
+        )
+    return ref
+
+
+def release_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
+    """Each image of the release as `repo@sha256:...`: built now, or promoted without a rebuild."""
+    source = config.images
+    if source.mode == "digests":
+        return {name: pulumi.Output.from_input(source.digests[name]) for name in IMAGE_BUILDS}
+    if source.mode == "stack":
+        assert source.stack is not None
+        refs = pulumi.StackReference(source.stack).get_output("images")
+        return {name: refs.apply(lambda r, name=name: _pinned_output(r, name, source.stack)) for name in IMAGE_BUILDS}
+    return {
+        name: ContainerImage(spec, config.registry, config.image_tag, config.platform).repo_digest
+        for name, spec in IMAGE_BUILDS.items()
+    }

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.build_specs import BACKEND_API
+from components.build_specs import BACKEND_API, FRONTEND_WEB
 from components.data_services import POSTGRES_PORT, REDIS_PORT, DataEndpoints
 from components.labels import selector_labels
 
@@ -135,4 +135,6 @@ def application_flows() -> list[Flow]:
         Flow("worker", "postgres", POSTGRES_PORT),
         Flow("worker", "redis", REDIS_PORT),
         Flow("migrate", "postgres", POSTGRES_PORT),
+        Flow("smoke", "backend", BACKEND_API.port),
+        Flow("smoke", "frontend", FRONTEND_WEB.port),
     ]

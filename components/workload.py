@@ -71,9 +71,10 @@ def app_container(
     image: pulumi.Input[str],
     process: ProcessSpec,
     sizing: ServiceConfig,
-    env: EnvSources,
+    env: Optional[EnvSources],
     run_as: RunAs,
     long_running: bool = True,
+    args: Optional[Sequence[str]] = None,
 ) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
     """The hardened container for a process, plus the emptyDir volumes it mounts.
 
@@ -87,8 +88,9 @@ def app_container(
         image=image,
         image_pull_policy="IfNotPresent",
         command=list(process.command) or None,
+        args=list(args) if args else None,
         ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=process.port, protocol="TCP")] if process.port else None,
-        env_from=env.env_from(),
+        env_from=env.env_from() if env else None,
         resources=container_resources(sizing),
         security_context=container_security_context(run_as),
         volume_mounts=mounts,

@@ -135,9 +135,18 @@ class Registered:
 
 
 class SynthMocks(pulumi.runtime.Mocks):
+    def __init__(self, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None):
+        # Outputs of other stacks, by stack name, for StackReferences (promotion).
+        self.stack_outputs = dict(stack_outputs or {})
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
-        if args.typ == "docker:index/image:Image":
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = args.inputs["name"]
+            if name not in self.stack_outputs:
+                raise LookupError(f"synth: no outputs given for stack reference {name!r} (pass stack_outputs=)")
+            state.update(outputs=dict(self.stack_outputs[name]), secretOutputNames=[])
+        elif args.typ == "docker:index/image:Image":
             repository = str(reveal(args.inputs["imageName"])).rsplit(":", 1)[0]
             build = reveal(args.inputs.get("build", {}))
             state["repoDigest"] = f"{repository}@sha256:{_digest({'build': build, 'tree': _context_tree(build)})}"
@@ -221,6 +230,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def ReadResource(self, request):
+        """Reads of existing resources (StackReferences) are recorded too."""
+        response = super().ReadResource(request)
+        self.registered.append(
+            Registered(
+                type=request.type, name=request.name, urn=response.urn, custom=True, parent=request.parent,
+                dependencies=list(request.dependencies), inputs=rpc.deserialize_properties(request.properties),
+                outputs=self.resources[response.urn].state,
+            )
+        )
+        return response
+
 
 @dataclass
 class SynthResult:
@@ -293,12 +314,14 @@ def synthesize(
     overrides: Optional[Mapping[str, Any]] = None,
     secrets: Optional[Mapping[str, str]] = None,
     remove: Iterable[str] = (),
+    stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
 ) -> SynthResult:
     """Run the program for `stack` under mocks and return what it registered.
 
     overrides: config keys (without the `mbhealth:` prefix); dicts merge into the stack file's objects.
     secrets: secret config values (default: SYNTH_SECRETS[stack]).
     remove: config keys to drop from the stack file.
+    stack_outputs: other stacks' outputs, for `images.source: stack` (StackReference).
     """
     config = stack_config(stack)
     for key in remove:
@@ -312,7 +335,7 @@ def synthesize(
     for key, value in secret_values.items():
         config[f"{PROJECT}:{key}"] = value
 
-    mocks = SynthMocks()
+    mocks = SynthMocks(stack_outputs)
     monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # a fresh root stack for every run
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)

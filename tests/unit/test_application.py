@@ -236,14 +236,16 @@ def allowed(result):
 def test_dev_flows(dev):
     egress, ingress = allowed(dev)
     assert egress == {("frontend", "backend", 8000), ("backend", "postgres", 5432), ("backend", "redis", 6379),
-                      ("worker", "postgres", 5432), ("worker", "redis", 6379), ("migrate", "postgres", 5432)}
+                      ("worker", "postgres", 5432), ("worker", "redis", 6379), ("migrate", "postgres", 5432),
+                      ("smoke", "backend", 8000), ("smoke", "frontend", 8080)}
     assert ingress == egress | {("ingress-controller", "frontend", 8080), ("ingress-controller", "backend", 8000)}
 
 
 def test_prod_flows_reach_external_data_by_cidr(prod):
     egress, ingress = allowed(prod)
     assert ("backend", "cidr:10.0.0.0/8", 5432) in egress and ("worker", "cidr:10.0.0.0/8", 6379) in egress
-    assert ingress == {("frontend", "backend", 8000), ("ingress-controller", "frontend", 8080), ("ingress-controller", "backend", 8000)}
+    assert ingress == {("frontend", "backend", 8000), ("ingress-controller", "frontend", 8080),
+                       ("ingress-controller", "backend", 8000), ("smoke", "backend", 8000), ("smoke", "frontend", 8080)}
 
 
 def test_namespace_enforces_restricted_pod_security(stack):
