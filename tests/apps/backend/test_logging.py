@@ -107,9 +107,10 @@ def test_info_level_drops_debug_records(capsys: pytest.CaptureFixture[str], rest
 def test_redactor_masks_known_secrets_and_any_url_password() -> None:
     from mbhealth.logs import JsonFormatter, Redactor
 
-    redactor = Redactor(["k3y-value", 'quo"te'])
+    # Known values are at least MIN_SECRET_LENGTH long here; a quote checks the JSON-escaped form.
+    redactor = Redactor(["k3y-value", 'quo"te-value'])
     formatter = JsonFormatter(redactor)
-    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "key=%s other=%s", ("k3y-value", 'quo"te'), None)
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "key=%s other=%s", ("k3y-value", 'quo"te-value'), None)
     record.url = "postgresql://user:unlisted-pw@db:5432/app"
     line = formatter.format(record)
     assert "k3y-value" not in line and "quo" not in line and "unlisted-pw" not in line
@@ -123,3 +124,41 @@ def test_redactor_masks_known_secrets_and_any_url_password() -> None:
 
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
     assert "k3y-value" not in formatter.format(record)
+
+
+def test_a_short_password_is_masked_where_it_is_a_credential_and_nowhere_else(
+    capsys: pytest.CaptureFixture[str], restore_logging, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-letter DB password must not mangle unrelated text ("/a***i/v1/...")."""
+    from mbhealth.config import Settings
+    from mbhealth.logs import MIN_SECRET_LENGTH, configure_logging
+
+    secret_key = "k" * 16 + "-secret-key-value-0123456789"
+    database_url = "postgresql://app:p@127.0.0.1:5432/app"
+    redis_url = "redis://:r@127.0.0.1:6379/0"
+    for name, value in {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": secret_key,
+                        "LOG_LEVEL": "DEBUG", "ENVIRONMENT": "test"}.items():
+        monkeypatch.setenv(name, value)
+    secrets = Settings().secret_values()  # what the CLI hands to configure_logging
+    assert "p" in secrets and "r" in secrets and len("p") < MIN_SECRET_LENGTH
+    configure_logging("DEBUG", secrets)
+
+    log = logging.getLogger("mbhealth.test")
+    log.info('127.0.0.1:40000 - "GET /api/v1/health/live HTTP/1.1" 200', extra={"path": "/api/v1/health/ready"})
+    log.info("connecting to %s and %s", database_url, redis_url)
+    log.info("conninfo host=127.0.0.1 user=app password=p dbname=app")
+    log.info("settings %s", {"SECRET_KEY": secret_key, "password": "p"})
+    log.info("key is %s", secret_key)
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    messages = [r["message"] for r in records]
+
+    # Unrelated text is untouched: no "p" or "r" is masked as a bare substring.
+    assert messages[0] == '127.0.0.1:40000 - "GET /api/v1/health/live HTTP/1.1" 200'
+    assert records[0]["path"] == "/api/v1/health/ready"
+    # The short passwords are still masked where they are credentials, and the URLs keep their shape.
+    assert messages[1] == "connecting to postgresql://app:***@127.0.0.1:5432/app and redis://:***@127.0.0.1:6379/0"
+    assert messages[2] == "conninfo host=127.0.0.1 user=app password=*** dbname=app"
+    assert messages[3] == "settings {'SECRET_KEY': '***', 'password': '***'}"
+    # SECRET_KEY's value is masked wherever it appears, with or without a key in front.
+    assert messages[4] == "key is ***"
+    assert all(secret_key not in m and ":p@" not in m and ":r@" not in m for m in messages)
