@@ -357,6 +357,12 @@ def plan_run(
         # configMap/secret volumes are always read-only in Kubernetes.
         argv += ["--mount", f"type=bind,source={host},target={path},readonly"]
 
+    # kubelet writes pod.spec.hostAliases into the pod's /etc/hosts; tests use them as the
+    # cluster DNS (service name -> 127.0.0.1, where the host-networked containers listen).
+    for alias in (pod_spec or {}).get("hostAliases") or []:
+        for hostname in alias.get("hostnames") or []:
+            argv += ["--add-host", f"{hostname}:{alias['ip']}"]
+
     if container.get("workingDir"):
         argv += ["--workdir", container["workingDir"]]
 

@@ -177,3 +177,10 @@ def test_configmap_volume_is_materialised_read_only() -> None:
     finally:
         for path in plan.temp_dirs:
             shutil.rmtree(path)
+
+
+def test_host_aliases_become_etc_hosts_entries() -> None:
+    pod = {"hostAliases": [{"ip": "127.0.0.1", "hostnames": ["backend.ns.svc.cluster.local", "backend"]}],
+           "containers": [{"name": "c", "image": "img"}]}
+    plan = kubelet.plan_run(pod["containers"][0], pod_spec=pod, image="img", image_config={"User": "10001"})
+    assert _flag_values(plan.argv, "--add-host") == ["backend.ns.svc.cluster.local:127.0.0.1", "backend:127.0.0.1"]
