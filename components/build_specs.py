@@ -60,6 +60,22 @@ BACKEND_BUILD = ImageBuildSpec(
     base_image_args={"PYTHON_IMAGE": "python:3.11-slim"},
 )
 
+# The distroless variant of the backend (selected per stack: `mbhealth:backendVariant`).
+# Its venv is built on Debian 12 against /usr/bin/python3.11, the interpreter the
+# distroless image ships (python:3.11-slim's lives in /usr/local and would not match).
+# No shell in the result: probes are httpGet or `python -m ...`; preStop is the sleep action.
+BACKEND_DISTROLESS_BUILD = ImageBuildSpec(
+    name="backend",
+    context="apps/backend",
+    dockerfile="apps/backend/Dockerfile",
+    target="production-distroless",
+    base_image_args={"DEBIAN_IMAGE": "debian:12-slim", "DISTROLESS_IMAGE": "gcr.io/distroless/python3-debian12"},
+)
+
+BACKEND_VARIANTS: Mapping[str, ImageBuildSpec] = MappingProxyType(
+    {"slim": BACKEND_BUILD, "distroless": BACKEND_DISTROLESS_BUILD}
+)
+
 FRONTEND_BUILD = ImageBuildSpec(
     name="frontend",
     context="apps/frontend",
