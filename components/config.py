@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
-from components.build_specs import IMAGE_BUILDS
+from components.build_specs import BACKEND_VARIANTS, IMAGE_BUILDS
 from components.quantity import QUANTITY_FORM, parse_quantity
 
 PROJECT = "mbhealth"
@@ -158,6 +158,7 @@ class StackConfig:
     data: InClusterDataConfig | ExternalDataConfig
     services: Mapping[str, ServiceConfig]
     images: ImageSource = field(default_factory=ImageSource)
+    backend_variant: str = "slim"  # key of build_specs.BACKEND_VARIANTS
     secret_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)
 
     @property
@@ -443,6 +444,7 @@ def read_stack_config(
         data=_read_data(r),
         services=_read_services(r),
         images=_read_image_source(r),
+        backend_variant=r.choice("backendVariant", tuple(BACKEND_VARIANTS), default="slim"),
         secret_key=secret_key,
     )
     if r.problems:

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
+from components.build_specs import BACKEND_VARIANTS, IMAGE_BUILDS, ImageBuildSpec
 from components.config import PINNED_FORM, PINNED_RE, RegistryConfig, StackConfig
 
 
@@ -81,7 +81,8 @@ def release_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
         assert source.stack is not None
         refs = pulumi.StackReference(source.stack).get_output("images")
         return {name: refs.apply(lambda r, name=name: _pinned_output(r, name, source.stack)) for name in IMAGE_BUILDS}
+    specs = {**IMAGE_BUILDS, "backend": BACKEND_VARIANTS[config.backend_variant]}
     return {
         name: ContainerImage(spec, config.registry, config.image_tag, config.platform).repo_digest
-        for name, spec in IMAGE_BUILDS.items()
+        for name, spec in specs.items()
     }

@@ -260,3 +260,27 @@ def test_stack_outputs(dev, prod):
         assert all("@sha256:" in ref for ref in result.exports["images"].values())
         assert result.exports["services"] == {"backend": "backend", "frontend": "frontend", "worker": "worker"}
     assert dev.exports["namespace"] == "mbhealth-dev" and prod.exports["namespace"] == "mbhealth"
+
+
+def test_backend_variant_selects_the_distroless_target():
+    from components.build_specs import BACKEND_DISTROLESS_BUILD
+
+    result = synthesize("prod", overrides={"backendVariant": "distroless"})
+    build = reveal(images(result)["backend"].inputs["build"])
+    assert build["target"] == "production-distroless"
+    assert build["args"] == {**BACKEND_DISTROLESS_BUILD.build_args("1.0.0"), "BUILDKIT_INLINE_CACHE": "1"}
+    # No shell in that image: every probe and hook of the backend's pods runs without one.
+    for name in ("backend", "worker"):
+        c = container(result, "Deployment", name)
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            command = (c.get(probe) or {}).get("exec", {}).get("command", [])
+            assert command[:1] in ([], ["python"]), (name, probe, command)
+        assert set(c["lifecycle"]["preStop"]) == {"sleep"}
+    assert reveal(images(result)["frontend"].inputs["build"])["target"] == "production"
+
+
+def test_unknown_backend_variant_is_refused():
+    from components.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"mbhealth:backendVariant: got 'alpine'; expected one of slim, distroless"):
+        synthesize("dev", overrides={"backendVariant": "alpine"})
