@@ -16,7 +16,8 @@ import pulumi_random as random
 from components.options import child_options
 from components.config import ExternalDataConfig, InClusterDataConfig, Resources, ServiceConfig
 from components.labels import selector_labels, standard_labels
-from components.security import RunAs, container_security_context, pod_security_context, prestop_pause, writable_volumes
+from components.security import RunAs, container_security_context, prestop_pause, writable_volumes
+from components.workload import pod_spec
 
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
@@ -127,14 +128,7 @@ class InClusterDataServices(pulumi.ComponentResource):
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector_labels("postgres")),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pg_labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        containers=[pg_container],
-                        volumes=pg_volumes,
-                        security_context=pod_security_context(POSTGRES_USER),
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        termination_grace_period_seconds=30,
-                    ),
+                    spec=pod_spec([pg_container], pg_volumes, POSTGRES_USER, termination_grace_period_seconds=30),
                 ),
                 volume_claim_templates=[
                     k8s.core.v1.PersistentVolumeClaimArgs(
@@ -175,14 +169,7 @@ class InClusterDataServices(pulumi.ComponentResource):
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=redis_labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        containers=[redis_container],
-                        volumes=redis_volumes,
-                        security_context=pod_security_context(REDIS_USER),
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        termination_grace_period_seconds=20,
-                    ),
+                    spec=pod_spec([redis_container], redis_volumes, REDIS_USER, termination_grace_period_seconds=20),
                 ),
             ),
             opts=child,

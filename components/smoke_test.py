@@ -6,14 +6,10 @@ import hashlib
 from typing import Optional, Sequence
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.build_specs import SMOKE
 from components.config import ServiceConfig
-from components.labels import standard_labels
-from components.options import child_options
-from components.security import APP_USER
-from components.workload import app_container, pod_spec
+from components.jobs import release_job
 
 SMOKE_NAME = "smoke"
 SMOKE_TIMEOUT_SECONDS = 180
@@ -41,28 +37,14 @@ class SmokeTest(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("mbhealth:app:SmokeTest", SMOKE_NAME, None, opts)
-        labels = standard_labels(SMOKE_NAME, "smoke-test", version, stack)
-        container, volumes = app_container(
-            SMOKE_NAME, image, SMOKE, sizing, None, APP_USER, long_running=False,
-            args=["--api", api_url, "--web", web_url, "--timeout", str(SMOKE_TIMEOUT_SECONDS)],
-        )
         release_digest = pulumi.Output.all(*release).apply(
             lambda parts: hashlib.sha256("\n".join(parts).encode()).hexdigest()
         )
-        self.job = k8s.batch.v1.Job(
-            SMOKE_NAME,
-            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=0,
-                active_deadline_seconds=SMOKE_TIMEOUT_SECONDS + 60,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={RELEASE_ANNOTATION: release_digest}),
-                    spec=pod_spec([container], volumes, APP_USER, restart_policy="Never"),
-                ),
-            ),
-            opts=pulumi.ResourceOptions.merge(
-                child_options(self, opts),
-                pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=f"{SMOKE_TIMEOUT_SECONDS + 120}s")),
-            ),
+        self.job = release_job(
+            self, opts, name=SMOKE_NAME, component="smoke-test", namespace=namespace, image=image,
+            process=SMOKE, sizing=sizing, env=None, version=version, stack=stack,
+            deadline_seconds=SMOKE_TIMEOUT_SECONDS + 60, backoff_limit=0,
+            args=["--api", api_url, "--web", web_url, "--timeout", str(SMOKE_TIMEOUT_SECONDS)],
+            annotations={RELEASE_ANNOTATION: release_digest},
         )
         self.register_outputs({"job": self.job.metadata.name})

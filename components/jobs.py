@@ -1,0 +1,58 @@
+"""Run-to-completion Jobs of a release (migrations, smoke test): hardened like every pod."""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.build_specs import ProcessSpec
+from components.config import ServiceConfig
+from components.labels import standard_labels
+from components.options import child_options
+from components.security import APP_USER
+from components.workload import EnvSources, app_container, pod_spec
+
+
+def release_job(
+    parent: pulumi.Resource,
+    opts: Optional[pulumi.ResourceOptions],
+    *,
+    name: str,
+    component: str,
+    namespace: pulumi.Input[str],
+    image: pulumi.Input[str],
+    process: ProcessSpec,
+    sizing: ServiceConfig,
+    env: Optional[EnvSources],
+    version: str,
+    stack: str,
+    deadline_seconds: int,
+    backoff_limit: int,
+    args: Optional[Sequence[str]] = None,
+    annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
+) -> k8s.batch.v1.Job:
+    """An auto-named Job; its pod template is immutable, so a new release replaces (re-runs) it.
+
+    Pulumi waits for the Job to succeed (up to the deadline plus a minute) and fails
+    the update when it fails.
+    """
+    labels = standard_labels(name, component, version, stack)
+    container, volumes = app_container(name, image, process, sizing, env, APP_USER, long_running=False, args=args)
+    return k8s.batch.v1.Job(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
+        spec=k8s.batch.v1.JobSpecArgs(
+            backoff_limit=backoff_limit,
+            active_deadline_seconds=deadline_seconds,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=dict(annotations) if annotations else None),
+                spec=pod_spec([container], volumes, APP_USER, restart_policy="Never"),
+            ),
+        ),
+        opts=pulumi.ResourceOptions.merge(
+            child_options(parent, opts),
+            pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=f"{deadline_seconds + 60}s")),
+        ),
+    )
