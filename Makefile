@@ -60,3 +60,19 @@ cluster: ## Create a kind cluster wired to a local registry on localhost:5000
 
 bench: venv ## Benchmark synth and unit-suite times -> bench/synth.md
 	$(PY) scripts/bench_synth.py
+
+# Guardrails (policy/): the rules, the CrossGuard pack, the scanners.
+.PHONY: policy scan policy-venv preview-policy
+
+policy: venv ## Policy rules + CrossGuard pack on both stacks, checkov, workflow validation (tests/policy)
+	$(PY) -m pytest tests/policy
+
+scan: venv ## checkov on every stack's manifests and the Dockerfiles (waivers: policy/waivers.yaml)
+	$(PY) -m policy.scan
+
+policy-venv: ## The policy pack's virtualenv (policy/venv) for `--policy-pack policy`
+	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
+	policy/venv/bin/python -m pip install -q --disable-pip-version-check -r policy/requirements.txt
+
+preview-policy: stack-select policy-venv ## pulumi preview --diff on STACK with the policy pack (needs the Pulumi CLI)
+	pulumi preview --diff --stack $(STACK) --policy-pack policy
