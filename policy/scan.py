@@ -159,7 +159,7 @@ def write_stack_manifests(out: Path, stacks: Sequence[str] = STACKS) -> dict[str
 
 
 def scan_all(work: Path, binary: Optional[Path] = None) -> list[Finding]:
-    directories = write_stack_manifests(work)
+    write_stack_manifests(work)
     findings = run_checkov([work], "kubernetes", binary).findings  # one directory: stack subdirectories
     findings += run_checkov([REPO_ROOT / path for path in DOCKERFILES], "dockerfile", binary).findings
     return findings

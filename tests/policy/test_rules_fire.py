@@ -49,7 +49,7 @@ def assert_fires(found: list[Violation], resource: str, problem: str, fix: str, 
     assert message.startswith(f"[{violation.rule}] {resource}")
     if container:
         assert f"container {container!r}" in message
-    assert f"Fix: " in message and fix in message
+    assert "Fix: " in message and fix in message
     return violation
 
 
