@@ -19,6 +19,8 @@ container or key, what is wrong, and the fix.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections import Counter
@@ -441,8 +443,11 @@ def shannon_entropy(value: str) -> float:
     return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
 
 
-def value_secret_reason(value: str) -> Optional[str]:
-    """Why a value looks like a secret (never the value itself), or None."""
+def value_secret_reason(value: str, entropy: bool = True) -> Optional[str]:
+    """Why a value looks like a secret (never the value itself), or None.
+
+    entropy=False skips the high-entropy test (for binary content, random by nature).
+    """
     if _URL_CREDENTIALS.search(value):
         return "a URL with embedded credentials"
     if _PEM.search(value):
@@ -450,7 +455,7 @@ def value_secret_reason(value: str) -> Optional[str]:
     if any(shape.search(value) for shape in _TOKEN_SHAPES):
         return "a well-known token format"
     token = value.strip()
-    if len(token) >= 20 and not re.search(r"\s", token) and "://" not in token and not token.startswith("/"):
+    if entropy and len(token) >= 20 and not re.search(r"\s", token) and "://" not in token and not token.startswith("/"):
         entropy = shannon_entropy(token)
         hexish = re.fullmatch(r"[0-9a-fA-F]+", token) is not None
         if entropy >= 4.0 or (hexish and len(token) >= 32 and entropy >= 3.0):
@@ -469,14 +474,19 @@ def check_plaintext_secrets(obj: Mapping[str, Any], kind: str, ctx: StackContext
     where = describe(obj, kind, name)
     found = []
 
-    def inspect(key: str, value: Any, what: str, container: Optional[str] = None) -> None:
+    def inspect(key: str, value: Any, what: str, container: Optional[str] = None, binary: bool = False) -> None:
         if isinstance(value, Unknown) or value is None:
             return
         text = value if isinstance(value, str) else str(value)
         reasons = []
         if key_looks_secret(key) and text:
             reasons.append("its name says it holds a secret")
-        reason = value_secret_reason(text)
+        if binary:
+            try:
+                text = base64.b64decode(text, validate=True).decode("utf-8", errors="replace")
+            except (binascii.Error, ValueError):
+                pass
+        reason = value_secret_reason(text, entropy=not binary)
         if reason:
             reasons.append(f"its value looks like {reason}")
         if reasons:
@@ -488,7 +498,7 @@ def check_plaintext_secrets(obj: Mapping[str, Any], kind: str, ctx: StackContext
             data = obj.get(field)
             if _is_map(data):
                 for key, value in data.items():
-                    inspect(str(key), value, f"ConfigMap {field} key")
+                    inspect(str(key), value, f"ConfigMap {field} key", binary=field == "binaryData")
     spec = pod_spec(obj, kind)
     if spec is not None:
         for _, c in containers(spec):

@@ -389,3 +389,17 @@ def test_load_context_names_the_missing_stack_file(tmp_path):
 ])
 def test_split_image(ref, parts):
     assert split_image(ref) == parts
+
+
+def test_binary_data_is_decoded_and_not_judged_by_entropy():
+    import base64
+    import os
+
+    def binary(key: str, raw: bytes):
+        return lambda o: o.setdefault("binaryData", {}).update({key: base64.b64encode(raw).decode()})
+
+    noise = manifest("prod", "ConfigMap", "frontend-env", binary("favicon.ico", os.urandom(256)))
+    assert fired(noise, "prod", "no-plaintext-secrets") == []
+    pem = manifest("prod", "ConfigMap", "frontend-env", binary("tls.bin", PEM.encode()))
+    assert_fires(fired(pem, "prod", "no-plaintext-secrets"), f"ConfigMap/mbhealth/{pem['metadata']['name']}",
+                 "ConfigMap binaryData key 'tls.bin' is in plain text and its value looks like a PEM block", "Kubernetes Secret")
