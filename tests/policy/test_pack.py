@@ -196,6 +196,20 @@ def test_a_component_without_limits_fails_the_unit_suite(without_limits):
         test_every_pod_is_hardened(without_limits)
 
 
+@pytest.mark.parametrize("broken, resource, problem", [
+    ("without_limits", "Deployment/mbhealth/worker, container 'worker'", "resources.limits has no cpu, memory"),
+    ("tagged_latest", "Deployment/mbhealth/frontend, container 'frontend'", "image 'ghcr.io/mbhealth/mbhealth/frontend:latest' uses `latest`"),
+])
+def test_a_broken_component_fails_the_suites_rule_check_with_resource_and_fix(request, broken, resource, problem):
+    """The suite's own gate (tests/policy/test_stacks_pass.py) fails on it, quoting the rule's message."""
+    from policy.rules import load_context
+    from tests.policy.test_stacks_pass import test_no_mandatory_violation
+
+    with pytest.raises(AssertionError) as failure:
+        test_no_mandatory_violation(request.getfixturevalue(broken), load_context("prod"))
+    assert f"{resource}: {problem}" in str(failure.value) and "Fix: " in str(failure.value)
+
+
 def test_a_component_deploying_latest_fails_the_pack_naming_resource_and_fix(tagged_latest):
     collector = analyze(tagged_latest)
     assert {r.policy for r in collector.reported} == {"image-pinning"}
