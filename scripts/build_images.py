@@ -10,8 +10,13 @@ Besides each spec's deployed target, `EXTRA_TARGETS` names the Dockerfile target
 image suite compares against it (the worker target must add no layers; the production
 image must be much smaller than the development one).
 
+An image with variants selectable per stack (`VARIANTS`: the backend's `slim` default and
+`distroless`, `mbhealth:backendVariant`) builds the chosen variant's spec instead; extra
+targets belong to the default variant only.
+
 Usage:
-  scripts/build_images.py [--version V] [--only NAME ...] [--no-extra-targets] [--no-push] [--json]
+  scripts/build_images.py [--version V] [--only NAME ...] [--backend-variant slim|distroless]
+                          [--no-extra-targets] [--no-push] [--json]
 Library:
   build(spec, version=..., standins=...) -> Built;  build_all(version) -> {key: Built}
 """
@@ -38,13 +43,15 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
 import forge_bases
 from forge_bases import REGISTRY, DockerError, docker_env, image_inspect, push
 
-from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
+from components.build_specs import BACKEND_VARIANTS, IMAGE_BUILDS, ImageBuildSpec
 
 # Dockerfile targets built beside each spec's deployed target, for the suite's comparisons.
 EXTRA_TARGETS: Mapping[str, tuple[str, ...]] = {
     "backend": ("worker", "development"),
     "frontend": ("development",),
 }
+# Images with variants selectable per stack: {image name: {variant: spec}} (build_specs' own maps).
+VARIANTS: Mapping[str, Mapping[str, ImageBuildSpec]] = {"backend": BACKEND_VARIANTS}
 DEFAULT_VERSION = os.environ.get("MBH_VERSION", "0.0.0-local")
 REPO_PREFIX = "mbhealth"
 VERSION_LABEL = "org.opencontainers.image.version"
@@ -177,9 +184,20 @@ def build(
     )
 
 
-def targets_for(name: str, extra_targets: bool = True) -> list[str]:
-    spec = IMAGE_BUILDS[name]
-    return [spec.target, *(EXTRA_TARGETS.get(name, ()) if extra_targets else ())]
+def spec_for(name: str, variant: str | None = None) -> ImageBuildSpec:
+    """The build spec of image `name`: its IMAGE_BUILDS entry, or the named variant's spec."""
+    if variant is None:
+        return IMAGE_BUILDS[name]
+    variants = VARIANTS.get(name, {})
+    if variant not in variants:
+        raise KeyError(f"{name}: unknown variant {variant!r}; known: {sorted(variants)}")
+    return variants[variant]
+
+
+def targets_for(name: str, extra_targets: bool = True, variant: str | None = None) -> list[str]:
+    spec = spec_for(name, variant)
+    is_default = spec == IMAGE_BUILDS[name]
+    return [spec.target, *(EXTRA_TARGETS.get(name, ()) if extra_targets and is_default else ())]
 
 
 def build_all(
@@ -190,15 +208,20 @@ def build_all(
     extra_targets: bool = True,
     push_image: bool = True,
     keep_going: bool = True,
+    variants: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Built], dict[str, BuildError]]:
-    """Build every spec in IMAGE_BUILDS (and its EXTRA_TARGETS); return (built, failed) by key."""
+    """Build every spec in IMAGE_BUILDS (and its EXTRA_TARGETS); return (built, failed) by key.
+
+    `variants` picks a variant per image name (e.g. {"backend": "distroless"}).
+    """
     if standins is None:
         standins = forge_bases.forge()
     built: dict[str, Built] = {}
     failed: dict[str, BuildError] = {}
     for name in only or IMAGE_BUILDS:
-        spec = IMAGE_BUILDS[name]
-        for target in targets_for(name, extra_targets):
+        variant = (variants or {}).get(name)
+        spec = spec_for(name, variant)
+        for target in targets_for(name, extra_targets, variant):
             try:
                 result = build(spec, version=version, target=target, standins=standins, push_image=push_image)
                 built[result.key] = result
@@ -213,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", default=DEFAULT_VERSION, help="VERSION build arg (default %(default)s)")
     parser.add_argument("--only", action="append", choices=sorted(IMAGE_BUILDS), help="build only this image")
+    parser.add_argument("--backend-variant", choices=sorted(BACKEND_VARIANTS),
+                        help="the backend variant to build (default: IMAGE_BUILDS' backend, slim)")
     parser.add_argument("--no-extra-targets", action="store_true", help="only each spec's deployed target")
     parser.add_argument("--no-push", action="store_true", help="do not push to the local registry")
     parser.add_argument("--no-cache", action="store_true", help="build without the layer cache (cold build)")
@@ -226,9 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     standins = None if args.real_bases else forge_bases.forge(push_images=True)
     built: dict[str, Built] = {}
     failed: dict[str, BuildError] = {}
+    variants = {"backend": args.backend_variant} if args.backend_variant else {}
     for name in args.only or IMAGE_BUILDS:
-        for target in targets_for(name, not args.no_extra_targets):
-            spec = IMAGE_BUILDS[name]
+        variant = variants.get(name)
+        for target in targets_for(name, not args.no_extra_targets, variant):
+            spec = spec_for(name, variant)
             print(f"build-images: building {image_key(dataclasses.replace(spec, target=target))} ...",
                   file=sys.stderr, flush=True)
             try:
