@@ -329,8 +329,9 @@ def check_probes(obj: Mapping[str, Any], kind: str, ctx: StackContext, name: Opt
 
 
 IMAGE_FIX = (
-    "deploy the image the stack built or promoted, by digest: ContainerImage(...).repo_digest "
-    "(components/image.py) -> `{prefix}<name>@sha256:<digest>`; never a tag, never `latest`"
+    "deploy the image the stack built or promoted, by digest: components/image.py release_images "
+    "(ContainerImage.repo_digest, or mbhealth:images digests copied into this registry) -> "
+    "`{prefix}<name>@sha256:<digest>`; never a tag, never `latest`"
 )
 DATA_IMAGE_FIX = (
     "mirror the upstream image into the stack's registry and set mbhealth:dataServices.postgresImage/redisImage "
