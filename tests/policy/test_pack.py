@@ -94,11 +94,14 @@ def test_policy_pack_metadata():
 
     document = yaml.safe_load((REPO_ROOT / "policy" / "PulumiPolicy.yaml").read_text())
     assert document["runtime"]["name"] == "python" and document["version"]
-    pins = (REPO_ROOT / "policy" / "requirements.txt").read_text()
-    dev_pins = (REPO_ROOT / "requirements-dev.txt").read_text()
-    for pin in ("pulumi-policy==", "protobuf=="):
-        line = next(line for line in pins.splitlines() if line.startswith(pin))
-        assert line in dev_pins.splitlines(), f"{line} differs between policy/requirements.txt and requirements-dev.txt"
+    # The pack's venv and the test venv (which runs the same pack in the tests) pin the same versions.
+    pack_pins = [line for line in (REPO_ROOT / "policy" / "requirements.txt").read_text().splitlines()
+                 if line and not line.startswith("#")]
+    test_pins = {line for name in ("requirements.txt", "requirements-dev.txt")
+                 for line in (REPO_ROOT / name).read_text().splitlines()}
+    assert {pin.split("==")[0] for pin in pack_pins} == {"pulumi-policy", "pulumi", "protobuf", "PyYAML"}
+    for pin in pack_pins:
+        assert pin in test_pins, f"{pin} (policy/requirements.txt) differs from the root requirements"
 
 
 def test_prod_passes_the_pack_with_no_findings_at_all():
