@@ -9,7 +9,7 @@ VENV_STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-dev.txt $(wildcard apps/backend/requirements*.txt)
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 
-.PHONY: help stack-select frontend venv system-deps test test-unit synth diff up preview cluster bench bench-images lint
+.PHONY: help scan-venv stack-select frontend venv system-deps test test-unit synth diff up preview cluster bench bench-images lint
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -32,7 +32,14 @@ $(FRONTEND_STAMP): apps/frontend/package-lock.json
 frontend: $(FRONTEND_STAMP) ## Frontend unit tests (vitest) and production build (dist/)
 	cd apps/frontend && npm test && npm run build
 
-test: venv system-deps frontend ## Run every test suite (mocks, apps, images when an engine is up)
+SCAN_STAMP := .venv/scan/.installed
+$(SCAN_STAMP): policy/requirements-scan.txt $(VENV_STAMP)
+	$(PY) -c "import sys; sys.path.insert(0, '.'); from policy.scan import ensure_checkov; ensure_checkov()"
+	touch $@
+
+scan-venv: $(SCAN_STAMP) ## checkov's own virtualenv (.venv/scan; it pins packaging<24)
+
+test: venv system-deps frontend scan-venv ## Run every test suite (mocks, apps, images when an engine is up)
 	$(PY) -m pytest
 
 test-unit: venv ## Only the Pulumi unit tests (mocks, seconds)
@@ -76,3 +83,6 @@ policy-venv: ## The policy pack's virtualenv (policy/venv) for `--policy-pack po
 
 preview-policy: stack-select policy-venv ## pulumi preview --diff on STACK with the policy pack (needs the Pulumi CLI)
 	pulumi preview --diff --stack $(STACK) --policy-pack policy
+
+bench-images: venv ## Benchmark image builds, sizes, start/stop times (Docker engine + registry) -> bench/images.md
+	$(PY) scripts/bench_images.py

@@ -33,6 +33,21 @@ _PLATFORM = re.compile(r"^linux/(amd64|arm64|arm/v7)$")
 PINNED_RE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@sha256:[0-9a-f]{64}$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 IMAGE_SOURCES = ("build", "digests", "stack")
+_IMAGE_REPO = re.compile(r"^[a-z0-9][a-z0-9._-]*(?::[0-9]{1,5})?(/[a-z0-9][a-z0-9._-]*)*$")
+
+
+def versioned_image(ref: Any) -> bool:
+    """A third-party image named with a version: repo:tag and/or repo@sha256:..., never latest."""
+    if not isinstance(ref, str):
+        return False
+    name, _, digest = ref.partition("@")
+    if digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        return False
+    last = name.rsplit("/", 1)[-1]
+    repo, tag = (name.rsplit(":", 1) if ":" in last else (name, ""))
+    if tag and (tag == "latest" or not _TAG.match(tag)):
+        return False
+    return bool(_IMAGE_REPO.match(repo)) and bool(tag or digest)
 PINNED_FORM = "an image pinned by digest: <registry>/<repository>@sha256:<64 hex digits>"
 
 # Sizing every stack starts from; a stack overrides any field in `mbhealth:services`.
@@ -354,9 +369,16 @@ def _read_data(r: _Reader) -> InClusterDataConfig | ExternalDataConfig:
             parse_quantity(storage)
         except ValueError:
             r.fail("dataServices.postgresStorage", f"got {storage!r}", QUANTITY_FORM)
+        images = {}
+        for key, default in (("postgresImage", "postgres:15.10-alpine"), ("redisImage", "redis:7.4.1-alpine")):
+            ref = raw.get(key, default)
+            if not versioned_image(ref):
+                r.fail(f"dataServices.{key}", f"got {ref!r}",
+                       "an image with a specific version tag or digest, like postgres:15.10-alpine (never latest)")
+            images[key] = ref
         return InClusterDataConfig(
-            postgres_image=raw.get("postgresImage", "postgres:15.10-alpine"),
-            redis_image=raw.get("redisImage", "redis:7.4.1-alpine"),
+            postgres_image=images["postgresImage"],
+            redis_image=images["redisImage"],
             postgres_storage=storage,
         )
     urls = {}
@@ -371,7 +393,7 @@ def _read_data(r: _Reader) -> InClusterDataConfig | ExternalDataConfig:
     )
 
 
-def _read_image_source(r: _Reader) -> ImageSource:
+def _read_image_source(r: _Reader, registry: RegistryConfig) -> ImageSource:
     raw = r.get("images", {"source": "build"})
     if not isinstance(raw, Mapping):
         r.fail("images", f"got {raw!r}", "a map with source (" + ", ".join(IMAGE_SOURCES) + ")")
@@ -391,6 +413,11 @@ def _read_image_source(r: _Reader) -> ImageSource:
             ref = digests.get(name)
             if not isinstance(ref, str) or not PINNED_RE.match(ref):
                 r.fail(f"images.digests.{name}", f"got {ref!r}", PINNED_FORM)
+            elif registry.server and ref.split("@")[0] != registry.repository(name):
+                # The cluster pulls from this stack's registry: copy the image there first
+                # (`skopeo copy --preserve-digests` / `crane copy`), keeping its digest.
+                r.fail(f"images.digests.{name}", f"{ref.split('@')[0]!r} is not this stack's repository",
+                       f"{registry.repository(name)}@sha256:<digest> (copy the image into the stack's registry first)")
         return ImageSource(mode=mode, digests=dict(digests))
     if mode == "stack":
         stack = raw.get("stack")
@@ -432,18 +459,19 @@ def read_stack_config(
     if secret_key is None and environment == "production":
         r.fail("secretKey", "missing in a production stack",
                "a secret of at least 32 random characters: pulumi config set --secret secretKey <value>")
+    registry = _read_registry(r)
     config = StackConfig(
         stack=stack,
         environment=environment,
         namespace=r.string("namespace", _DNS_LABEL, "a DNS label: lower-case letters, digits and '-', at most 63"),
-        registry=_read_registry(r),
+        registry=registry,
         image_tag=tag,
         platform=r.string("platform", _PLATFORM, "linux/amd64, linux/arm64 or linux/arm/v7", default="linux/amd64"),
         log_level=r.choice("logLevel", LOG_LEVELS, default="INFO"),
         ingress=ingress,
         data=_read_data(r),
         services=_read_services(r),
-        images=_read_image_source(r),
+        images=_read_image_source(r, registry),
         backend_variant=r.choice("backendVariant", tuple(BACKEND_VARIANTS), default="slim"),
         secret_key=secret_key,
     )

@@ -62,14 +62,17 @@ class ContainerImage(pulumi.ComponentResource):
         self.register_outputs({"repoDigest": self.repo_digest, "imageName": self.image_name})
 
 
-def _pinned_output(refs: Any, name: str, stack: str) -> str:
-    """One image of another stack's `images` output, refusing anything not pinned by digest."""
+def _promoted(refs: Any, name: str, stack: str, registry: RegistryConfig) -> str:
+    """Another stack's image, by its digest, in this stack's registry (copied there beforehand).
+
+    Refuses anything that other stack did not pin by digest.
+    """
     ref = refs.get(name) if isinstance(refs, Mapping) else None
     if not isinstance(ref, str) or not PINNED_RE.match(ref):
         raise ValueError(
             f"mbhealth:images.stack: stack {stack!r} exports images.{name} = {ref!r}; expected {PINNED_FORM}"
         )
-    return ref
+    return f"{registry.repository(name)}@{ref.split('@', 1)[1]}"
 
 
 def release_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
@@ -80,7 +83,10 @@ def release_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
     if source.mode == "stack":
         assert source.stack is not None
         refs = pulumi.StackReference(source.stack).get_output("images")
-        return {name: refs.apply(lambda r, name=name: _pinned_output(r, name, source.stack)) for name in IMAGE_BUILDS}
+        return {
+            name: refs.apply(lambda r, name=name: _promoted(r, name, source.stack, config.registry))
+            for name in IMAGE_BUILDS
+        }
     specs = {**IMAGE_BUILDS, "backend": BACKEND_VARIANTS[config.backend_variant]}
     return {
         name: ContainerImage(spec, config.registry, config.image_tag, config.platform).repo_digest

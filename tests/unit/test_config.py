@@ -157,3 +157,9 @@ def test_quantities_parse_exactly(text, value):
 def test_non_quantities_are_refused(text):
     with pytest.raises(ValueError, match="Kubernetes quantity"):
         parse_quantity(text)
+
+
+@pytest.mark.parametrize("image", ["postgres", "postgres:latest", "Postgres:15", "postgres:15@sha256:short"])
+def test_dev_data_service_images_must_name_a_version(image):
+    fails("dev", "dataServices.postgresImage", "specific version tag or digest",
+          overrides={"dataServices": {"postgresImage": image}})

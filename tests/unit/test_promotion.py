@@ -47,9 +47,12 @@ def test_prod_promotes_dev_digests_from_config_without_building():
     expect_promoted(result, DEV_IMAGES)
 
 
-def test_prod_promotes_what_the_dev_stack_exported():
+def test_prod_promotes_what_the_dev_stack_exported_by_digest_in_its_own_registry():
+    dev_refs = {"backend": "localhost:5000/mbhealth/backend@sha256:" + "a" * 64,
+                "frontend": "localhost:5000/mbhealth/frontend@sha256:" + "b" * 64}
     result = synthesize("prod", overrides={"images": {"source": "stack", "stack": "mbhealth/mbhealth/dev"}},
-                        stack_outputs={"mbhealth/mbhealth/dev": {"images": DEV_IMAGES}})
+                        stack_outputs={"mbhealth/mbhealth/dev": {"images": dev_refs}})
+    # Same digests, pulled from prod's registry (deploy.yml copies them there first).
     expect_promoted(result, DEV_IMAGES)
     refs = [r for r in result.resources if r.type == "pulumi:pulumi:StackReference"]
     assert [r.inputs["name"] for r in refs] == ["mbhealth/mbhealth/dev"]
@@ -73,6 +76,8 @@ def test_a_referenced_stack_without_pinned_images_fails_the_update():
         ({"source": "digests", "digests": {"backend": DEV_IMAGES["backend"]}}, "images.digests.frontend", "got None"),
         ({"source": "digests", "digests": {**DEV_IMAGES, "worker": DEV_IMAGES["backend"]}}, "images.digests.worker",
          "unknown image"),
+        ({"source": "digests", "digests": {**DEV_IMAGES, "backend": "localhost:5000/mbhealth/backend@sha256:" + "c" * 64}},
+         "images.digests.backend", "copy the image into the stack's registry first"),
         ({"source": "stack", "stack": "not a stack"}, "images.stack", "a stack name"),
         ({"source": "registry"}, "images.source", "one of build, digests, stack"),
     ],

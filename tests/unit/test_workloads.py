@@ -40,13 +40,17 @@ def test_every_pod_is_hardened(stack):
         assert pod_ctx["seccompProfile"] == {"type": "RuntimeDefault"}, name
         assert spec["automountServiceAccountToken"] is False, name
         for c in spec["containers"]:
-            ctx = c["securityContext"]
-            assert ctx["readOnlyRootFilesystem"] is True, name
-            assert ctx["allowPrivilegeEscalation"] is False, name
-            assert ctx["capabilities"] == {"drop": ["ALL"]}, name
-            assert ctx["runAsNonRoot"] is True, name
+            where = f"{name}, container {c['name']!r}"
+            fix = "the defaults live in components/security.py"
+            ctx = c.get("securityContext") or {}
+            assert ctx.get("readOnlyRootFilesystem") is True, f"{where}: root filesystem writable; {fix}"
+            assert ctx.get("allowPrivilegeEscalation") is False, f"{where}: privilege escalation allowed; {fix}"
+            assert ctx.get("capabilities") == {"drop": ["ALL"]}, f"{where}: capabilities not all dropped; {fix}"
+            assert ctx.get("runAsNonRoot") is True, f"{where}: runAsNonRoot not set; {fix}"
             for kind in ("requests", "limits"):
-                assert set(c["resources"][kind]) >= {"cpu", "memory", "ephemeral-storage"}, (name, kind)
+                missing = {"cpu", "memory", "ephemeral-storage"} - set((c.get("resources") or {}).get(kind) or {})
+                assert not missing, (f"{where}: resources.{kind} lacks {sorted(missing)}; set them in "
+                                     "components/workload.py container_resources (sized by mbhealth:services)")
             # Every writable path is an emptyDir with a size limit.
             volumes = {v["name"]: v for v in spec.get("volumes", [])}
             for mount in c.get("volumeMounts", []):
