@@ -18,7 +18,10 @@ import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
+import components.config as config_module
+import components.image as image_module
 import components.workload as workload
+from components.config import ConfigError
 from policy.rules import DOCKER_IMAGE_TYPE, RULES
 from scripts.synth import SynthResult, reveal, synthesize
 from tests.policy.conftest import synthesized
@@ -230,9 +233,14 @@ def test_a_component_deploying_latest_fails_the_unit_suite(tagged_latest):
         test_deployments_reference_images_by_digest(tagged_latest)
 
 
-def test_a_latest_data_service_image_in_dev_config_fails_the_pack():
-    """Config, not code: `dataServices.postgresImage: postgres:latest` is mandatory even under dev's exception."""
-    collector = analyze(synthesize("dev", overrides={"dataServices": {"postgresImage": "postgres:latest"}}))
+def test_a_latest_data_service_image_in_dev_config_fails_the_pack(monkeypatch):
+    """`dataServices.postgresImage: postgres:latest` is refused by the config reader first; should that
+    check ever be lost, the pack still blocks it as mandatory, even under dev's exception."""
+    overrides = {"dataServices": {"postgresImage": "postgres:latest"}}
+    with pytest.raises(ConfigError, match="dataServices.postgresImage"):
+        synthesize("dev", overrides=overrides)
+    monkeypatch.setattr(config_module, "versioned_image", lambda ref: True)  # the lost check
+    collector = analyze(synthesize("dev", overrides=overrides))
     (reported,) = collector.mandatory
     assert reported.policy == "image-pinning"
     assert "StatefulSet/mbhealth-dev/postgres, container 'postgres': image 'postgres:latest' uses `latest`" in reported.message
@@ -264,9 +272,15 @@ def test_prod_promoting_digests_copied_to_its_registry_passes_the_pack():
     assert collector.reported == [], "\n".join(r.message for r in collector.reported)
 
 
-def test_prod_promoting_devs_local_registry_refs_fails_the_pack():
-    """Dev pushes to localhost:5000, which prod's nodes cannot pull from: copy the digests to prod's registry first."""
-    result = synthesize("prod", overrides={"images": {"source": "digests", "digests": promoted("localhost:5000")}})
+def test_prod_promoting_devs_local_registry_refs_fails_the_pack(monkeypatch):
+    """Dev pushes to localhost:5000, which prod's nodes cannot pull from: the config reader refuses such
+    digests, promotion from a stack re-homes them to prod's registry — and if a bug ever skipped that,
+    the pack blocks the deploy."""
+    with pytest.raises(ConfigError, match="images.digests.backend"):
+        synthesize("prod", overrides={"images": {"source": "digests", "digests": promoted("localhost:5000")}})
+    monkeypatch.setattr(image_module, "_promoted", lambda refs, name, stack, registry: refs[name])  # the bug
+    result = synthesize("prod", overrides={"images": {"source": "stack", "stack": "org/mbhealth/dev"}},
+                        stack_outputs={"org/mbhealth/dev": {"images": promoted("localhost:5000")}})
     collector = analyze(result)
     assert {r.policy for r in collector.reported} == {"image-pinning"}
     assert any("Deployment/mbhealth/backend, container 'backend': image 'localhost:5000/mbhealth/backend@sha256:"
