@@ -424,8 +424,10 @@ RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharin
  && groupadd --system --gid 101 nginx \
  && useradd --system --uid 101 --gid nginx --no-create-home --home-dir /var/cache/nginx \
       --shell /usr/sbin/nologin --comment "nginx user" nginx \
+ # gettext-base's libintl jars go too: the real (alpine) image has none, and an offline SBOM
+ # of a jar would need Trivy's Java database.
  && rm -rf /etc/nginx/sites-enabled /etc/nginx/sites-available /etc/nginx/modules-enabled \
-      /etc/nginx/snippets /var/www \
+      /etc/nginx/snippets /var/www /usr/share/java /usr/share/maven-repo \
  && cp -a /etc/nginx-standin/. /etc/nginx/ && rm -rf /etc/nginx-standin \
  && mkdir -p /usr/share/nginx/html /var/cache/nginx /etc/nginx/templates \
  && printf '<!DOCTYPE html>\n<title>Welcome to nginx!</title>\n<h1>Welcome to nginx!</h1>\n' \
