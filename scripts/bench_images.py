@@ -1,0 +1,729 @@
+#!/usr/bin/env python3
+"""Benchmark the app images: build times, sizes, start/stop times -> bench/images.md.
+
+    python scripts/bench_images.py [--runs 5] [--start-runs 5] [--out bench/images.md]
+
+What it measures, on the local Docker engine and registry (scripts/docker-engine.sh) with
+the offline stand-in bases (scripts/forge_bases.py):
+
+- cold build: `docker build --no-cache` of each spec's deployed target (no layer cache;
+  BuildKit's pip/npm download caches, which are cache mounts, stay warm);
+- rebuild after a one-line code change: the context is copied to a temporary directory,
+  one line is added to one source file there (never in the repository), and the image is
+  built from the copy with the layer cache. The dependency steps must come from the cache,
+  otherwise the script stops: the figure would not mean what it says;
+- sizes from the engine (uncompressed) and from the registry manifests (compressed, as
+  pushed), the part above the base image, the worker's bytes not shared with the backend,
+  production vs development;
+- start-to-ready and stop-signal-to-exit of the backend API, the worker and the frontend,
+  run with tests/images/kubelet.py from the dev stack's synthesized Deployments (probes,
+  security context, limits, preStop and grace period as deployed) against real
+  PostgreSQL and Redis on loopback (tests/support/services.py).
+
+Every build goes through scripts/build_images.py from components/build_specs.py: the
+context, Dockerfile, target and build args are the spec's, nothing is repeated here.
+Medians of several runs, with min and max; a ratio is taken within each run, then the
+median of those ratios is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import build_images
+import forge_bases
+import yaml
+from forge_bases import DOCKER, docker, docker_env, image_inspect
+
+from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
+
+VERSION = "0.0.0-bench"
+MB = 1_000_000  # decimal megabytes, as the docker CLI prints them
+STACK = "dev"
+
+# Budgets from issue 4 (README "Image benchmarks" states them too).
+REBUILD_MAX_RATIO = 0.15  # rebuild time / cold build time
+WORKER_UNSHARED_MAX = 1 * MB  # worker layer bytes not in the backend image
+ABOVE_BASE_MAX = {"backend": 90 * MB, "frontend": 2 * MB}  # layers above the base image
+PROD_DEV_MAX_RATIO = 0.25  # production image size / development image size
+
+# The one-line code change of a rebuild: (file in the context, line appended). {marker} is
+# unique per run, so a rebuild never hits the cache of an earlier one.
+CODE_CHANGE: Mapping[str, tuple[str, str]] = {
+    "backend": ("mbhealth/__init__.py", '_BENCH_MARKER = "{marker}"'),
+    "frontend": ("src/main.tsx", "console.debug('bench {marker}');"),
+}
+# Not part of any build context (.dockerignore), and large: not copied for the rebuild.
+COPY_IGNORE = shutil.ignore_patterns("node_modules", "dist", "__pycache__", ".vite", "coverage")
+
+# Which env var moves each image's listen port (all containers share the host network, so
+# the benchmark gives each a free loopback port instead of 8000/8080).
+PORT_ENV = {"backend": "PORT", "frontend": "NGINX_LISTEN"}
+# The dev stack's workloads, by Deployment name, and the image each one runs.
+WORKLOADS = {"backend": "backend", "worker": "backend", "frontend": "frontend"}
+
+
+def log(msg: str) -> None:
+    print(f"bench-images: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Small statistics helpers
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    values: list[float] = field(default_factory=list)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def cell(self, fmt: str = "{:.2f}") -> str:
+        return f"{fmt.format(self.median)} ({fmt.format(min(self.values))}–{fmt.format(max(self.values))})"
+
+
+def mb(n: float) -> str:
+    return f"{n / MB:.2f}" if abs(n) < 10 * MB else f"{n / MB:.1f}"
+
+
+def verdict(ok: bool) -> str:
+    return "**PASS**" if ok else "**FAIL**"
+
+
+# ---------------------------------------------------------------------------
+# BuildKit plain-progress log: which steps ran, which came from the cache
+# ---------------------------------------------------------------------------
+
+_STEP_NAME = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
+_STEP_STATE = re.compile(r"^#(\d+) (CACHED|DONE ([0-9.]+)s)$")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # "[builder 3/5] RUN --mount=... pip install ..."
+    cached: bool
+    seconds: float
+
+
+def parse_steps(buildkit_log: str) -> list[Step]:
+    names: dict[str, str] = {}
+    states: dict[str, tuple[bool, float]] = {}
+    for line in buildkit_log.splitlines():
+        if m := _STEP_NAME.match(line):
+            names.setdefault(m.group(1), f"[{m.group(2)}] {m.group(3)}")
+        elif m := _STEP_STATE.match(line):
+            states[m.group(1)] = (m.group(2) == "CACHED", float(m.group(3) or 0.0))
+    steps = []
+    for step_id, name in names.items():
+        if " FROM " in f" {name.split('] ', 1)[1]}" or name.startswith("[internal]"):
+            continue
+        cached, seconds = states.get(step_id, (False, 0.0))
+        steps.append(Step(name=re.sub(r"\s+", " ", name), cached=cached, seconds=seconds))
+    return steps
+
+
+def dependency_steps(steps: Sequence[Step]) -> list[Step]:
+    """The dependency installs: RUN steps with a BuildKit cache mount (pip install, npm ci)."""
+    return [s for s in steps if "RUN --mount=type=cache" in s.name]
+
+
+def short_step(name: str, width: int = 70) -> str:
+    name = re.sub(r"--mount=\S+\s*", "", name).replace("|", "\\|")
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+# ---------------------------------------------------------------------------
+# Builds
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class BuildTimes:
+    cold: Series = field(default_factory=Series)
+    rebuild: Series = field(default_factory=Series)
+    ratio: Series = field(default_factory=Series)
+    cold_steps: dict[str, Series] = field(default_factory=dict)
+    rebuild_steps: dict[str, Series] = field(default_factory=dict)
+    rebuild_cached: dict[str, int] = field(default_factory=dict)
+    dependency_cached: list[str] = field(default_factory=list)
+
+
+def changed_copy(spec: ImageBuildSpec, root: Path, marker: str) -> Path:
+    """Copy the spec's context (and Dockerfile) under `root`, then add one line of code there."""
+    context = spec.context_path(root)
+    shutil.copytree(spec.context_path(), context, symlinks=True, ignore=COPY_IGNORE)
+    dockerfile = spec.dockerfile_path(root)
+    if not dockerfile.exists():
+        dockerfile.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(spec.dockerfile_path(), dockerfile)
+    rel, line = CODE_CHANGE[spec.name]
+    target = context / rel
+    if not target.is_file():
+        raise SystemExit(f"bench-images: {spec.context}/{rel} (the file a rebuild changes) does not exist")
+    text = target.read_text()
+    target.write_text(text + ("" if text.endswith("\n") else "\n") + line.format(marker=marker) + "\n")
+    return root
+
+
+def bench_builds(standins: Mapping[str, str], runs: int) -> dict[str, BuildTimes]:
+    results = {name: BuildTimes() for name in IMAGE_BUILDS}
+    for run in range(1, runs + 1):
+        for name, spec in IMAGE_BUILDS.items():
+            times = results[name]
+            cold = build_images.build(spec, version=VERSION, standins=standins, push_image=False, no_cache=True)
+            with tempfile.TemporaryDirectory(prefix="mbh-bench-") as tmp:
+                root = changed_copy(spec, Path(tmp), marker=f"{run}-{secrets.token_hex(4)}")
+                rebuild = build_images.build(spec, version=VERSION, standins=standins, push_image=False, root=root)
+            deps = dependency_steps(parse_steps(rebuild.log))
+            if not deps or not all(s.cached for s in deps):
+                raise SystemExit(
+                    f"bench-images: the {name} rebuild re-ran its dependency steps "
+                    f"({[s.name for s in deps if not s.cached] or 'none found'}): no layer cache?\n"
+                    + rebuild.log[-3000:])
+            times.dependency_cached = [short_step(s.name, 60) for s in deps]
+            times.cold.add(cold.seconds)
+            times.rebuild.add(rebuild.seconds)
+            times.ratio.add(rebuild.seconds / cold.seconds)
+            for step in parse_steps(cold.log):
+                times.cold_steps.setdefault(step.name, Series()).add(step.seconds)
+            for step in parse_steps(rebuild.log):
+                if step.cached:
+                    times.rebuild_cached[step.name] = times.rebuild_cached.get(step.name, 0) + 1
+                times.rebuild_steps.setdefault(step.name, Series()).add(0.0 if step.cached else step.seconds)
+            log(f"run {run}/{runs} {name}: cold {cold.seconds:.1f}s, rebuild {rebuild.seconds:.1f}s")
+    return results
+
+
+# ---------------------------------------------------------------------------
+# Sizes (engine: uncompressed; registry manifest: compressed as pushed)
+# ---------------------------------------------------------------------------
+
+MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+
+
+def registry_manifest(ref: str) -> dict:
+    """The image manifest the local registry serves for `registry/repo@sha256:...`."""
+    registry, _, rest = ref.partition("/")
+    repo, _, digest = rest.partition("@")
+    if not digest:
+        raise SystemExit(f"bench-images: {ref} is not a repo@digest reference")
+    request = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{digest}",
+                                     headers={"Accept": MANIFEST_ACCEPT})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=20) as resp:
+        return json.load(resp)
+
+
+@dataclass
+class ImageSize:
+    key: str
+    ref: str
+    base_ref: str
+    total: int  # uncompressed, engine
+    base_total: int
+    layers: list[str]  # diff ids
+    base_layers: int  # how many of `layers` are the base's
+    compressed_layers: list[int]  # manifest layer sizes, in layer order
+    config_size: int
+
+    @property
+    def above_base(self) -> int:
+        return self.total - self.base_total
+
+    @property
+    def compressed_total(self) -> int:
+        return sum(self.compressed_layers)
+
+    @property
+    def compressed_above_base(self) -> int:
+        return sum(self.compressed_layers[self.base_layers:])
+
+    @property
+    def layers_above_base(self) -> int:
+        return len(self.layers) - self.base_layers
+
+
+def image_size(built: build_images.Built) -> ImageSize:
+    info = built.inspect()
+    layers = info["RootFS"]["Layers"]
+    # The base is the *_IMAGE build arg whose layers this image starts with (longest match).
+    base_ref, base_info = "", None
+    for arg, value in built.build_args.items():
+        if not arg.endswith("_IMAGE"):
+            continue
+        candidate = image_inspect(value)
+        if candidate is None:
+            continue
+        base_layers = candidate["RootFS"]["Layers"]
+        if layers[: len(base_layers)] == base_layers and (
+                base_info is None or len(base_layers) > len(base_info["RootFS"]["Layers"])):
+            base_ref, base_info = value, candidate
+    if base_info is None:
+        raise SystemExit(f"bench-images: {built.key} does not start with the layers of any base image arg")
+    if not built.repo_digest:
+        raise SystemExit(f"bench-images: {built.key} was not pushed")
+    manifest = registry_manifest(built.repo_digest)
+    compressed = [layer["size"] for layer in manifest["layers"]]
+    if len(compressed) != len(layers):
+        raise SystemExit(f"bench-images: {built.key}: manifest has {len(compressed)} layers, image {len(layers)}")
+    return ImageSize(
+        key=built.key, ref=built.repo_digest, base_ref=base_ref, total=int(info["Size"]),
+        base_total=int(base_info["Size"]), layers=layers, base_layers=len(base_info["RootFS"]["Layers"]),
+        compressed_layers=compressed, config_size=int(manifest["config"]["size"]),
+    )
+
+
+@dataclass
+class Unshared:
+    layers: int
+    uncompressed: int
+    compressed: int
+    config_size: int
+
+
+def unshared(image: ImageSize, other: ImageSize) -> Unshared:
+    """Bytes of `image`'s layers that `other` does not have (by diff id)."""
+    theirs = set(other.layers)
+    positions = [i for i, layer in enumerate(image.layers) if layer not in theirs]
+    if not positions:
+        uncompressed = 0
+    elif image.layers[: len(other.layers)] == other.layers:
+        uncompressed = image.total - other.total
+    else:
+        raise SystemExit(f"bench-images: {image.key} is not built on {other.key}; cannot size the difference")
+    return Unshared(layers=len(positions), uncompressed=uncompressed,
+                    compressed=sum(image.compressed_layers[i] for i in positions), config_size=image.config_size)
+
+
+def build_final(standins: Mapping[str, str]) -> dict[str, build_images.Built]:
+    """Every spec's deployed target plus the targets it is compared with, pushed."""
+    built = {}
+    for name, spec in IMAGE_BUILDS.items():
+        for target in build_images.targets_for(name):
+            result = build_images.build(spec, version=VERSION, target=target, standins=standins, push_image=True)
+            built[result.key] = result
+    return built
+
+
+# ---------------------------------------------------------------------------
+# Start-to-ready and stop times, with the dev stack's pod specs
+# ---------------------------------------------------------------------------
+
+
+def synth_manifests(stack: str = STACK) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="mbh-bench-synth-") as tmp:
+        subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "synth.py"), "--stack", stack, "--out", tmp],
+                       cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+        docs = []
+        for path in sorted(Path(tmp).glob("*.yaml")):
+            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+        return docs
+
+
+@dataclass
+class RunTimes:
+    docker_run: Series = field(default_factory=Series)
+    ready: Series = field(default_factory=Series)
+    stop: Series = field(default_factory=Series)
+    signal: str = ""
+    exit_codes: list[int] = field(default_factory=list)
+    killed: int = 0
+    prestop: float = 0.0
+    grace: float = 0.0
+
+
+def bench_runtime(built: Mapping[str, build_images.Built], runs: int) -> tuple[dict[str, RunTimes], list[str]]:
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.images import kubelet
+    from tests.support.services import PostgresServer, RedisServer
+
+    docs = synth_manifests()
+    deployments = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Deployment"}
+    config_maps = {d["metadata"]["name"]: dict(d.get("data") or {}) for d in docs if d.get("kind") == "ConfigMap"}
+    secret_keys = {d["metadata"]["name"]: sorted(d.get("stringData") or d.get("data") or {})
+                   for d in docs if d.get("kind") == "Secret"}
+    missing = sorted(set(WORKLOADS) - set(deployments))
+    if missing:
+        raise SystemExit(f"bench-images: the {STACK} stack has no Deployment {missing}")
+
+    notes: list[str] = []
+    results = {name: RunTimes() for name in WORKLOADS}
+    pg = PostgresServer()
+    redis = RedisServer(password=secrets.token_urlsafe(18))
+    try:
+        pg.start()
+        redis.start()
+        values = {
+            "DATABASE_URL": pg.create_database(password=secrets.token_urlsafe(18)),
+            "REDIS_URL": redis.url(),
+            "SECRET_KEY": secrets.token_hex(32),
+        }
+        secret_data = {}
+        for name, keys in secret_keys.items():
+            unknown = [k for k in keys if k not in values]
+            if not unknown:
+                secret_data[name] = {k: values[k] for k in keys}
+        # Schema first, as the release's migrate Job does (readiness itself needs no table).
+        # (the values travel in the docker client's environment, never in argv)
+        migrate = subprocess.run(
+            [DOCKER, "run", "--rm", "--network", "host", "--read-only", "--tmpfs", "/tmp",
+             "--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+             *[a for k in values for a in ("--env", k)], "--env", "LOG_LEVEL=INFO", "--env", "ENVIRONMENT=test",
+             built["backend"].ref, "python", "-m", "mbhealth", "migrate"],
+            env=docker_env(values), capture_output=True, text=True, check=False)
+        if migrate.returncode != 0:
+            raise SystemExit(f"bench-images: migrate failed: {migrate.stderr[-2000:]}")
+
+        for run in range(1, runs + 1):
+            ports = {name: kubelet.free_port() for name in PORT_ENV}
+            maps = copy.deepcopy(config_maps)
+            for data in maps.values():
+                if "BACKEND_URL" in data:  # the cluster DNS name -> the backend on loopback
+                    data["BACKEND_URL"] = f"http://127.0.0.1:{ports['backend']}"
+            started: list[tuple[str, Any]] = []
+            try:
+                for workload, image in WORKLOADS.items():
+                    pod = copy.deepcopy(deployments[workload]["spec"]["template"]["spec"])
+                    container = pod["containers"][0]
+                    if container.get("ports"):
+                        container["ports"][0]["containerPort"] = ports[image]
+                        container.setdefault("env", []).append({"name": PORT_ENV[image], "value": str(ports[image])})
+                    c = kubelet.Container(container, pod_spec=pod, image=built[image].ref, config_maps=maps,
+                                          secrets=secret_data, name_prefix="mbh-bench")
+                    t0 = time.monotonic()
+                    c.start()
+                    started.append((workload, c))
+                    results[workload].docker_run.add(c.started_at - t0)
+                    results[workload].ready.add(c.wait_ready(poll=0.1))
+                # Sanity: the whole chain answers (nginx /api proxy -> API -> PostgreSQL + Redis).
+                status = _http_status(f"http://127.0.0.1:{ports['frontend']}/api/v1/health/ready")
+                if status != 200:
+                    raise SystemExit(f"bench-images: /api/v1/health/ready through the frontend answered {status}")
+                for workload, c in reversed(started):
+                    term = c.terminate()
+                    r = results[workload]
+                    r.stop.add(term.signal_to_exit_seconds)
+                    r.signal, r.prestop, r.grace = term.signal, term.prestop_seconds, term.grace_seconds
+                    r.exit_codes.append(term.exit_code)
+                    r.killed += int(term.killed)
+            finally:
+                for _, c in started:
+                    c.remove()
+            log(f"run {run}/{runs}: ready " + ", ".join(
+                f"{w} {results[w].ready.values[-1]:.2f}s" for w in WORKLOADS) + "; stop " + ", ".join(
+                f"{w} {results[w].stop.values[-1]:.2f}s" for w in WORKLOADS))
+    finally:
+        redis.cleanup()
+        pg.cleanup()
+    notes.append(
+        f"Pod specs: the `{STACK}` stack's synthesized Deployments (`scripts/synth.py`), run by "
+        "`tests/images/kubelet.py`: same command, env (ConfigMap + a Secret with real PostgreSQL/Redis "
+        "URLs and a generated key), uid/gid 10001, read-only root, tmpfs `/tmp`, capabilities dropped, "
+        "no-new-privileges, CPU/memory limits, probes, preStop and grace period. Changed for a shared "
+        "host network only: each listen port is a free loopback port (`PORT`, `NGINX_LISTEN`) and the "
+        "frontend's `BACKEND_URL` points at the backend container on loopback.")
+    return results, notes
+
+
+def _http_status(url: str) -> int:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+
+def machine_line() -> str:
+    version = docker("version", "--format", "{{.Server.Version}}", check=False).stdout.strip()
+    return (f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Docker engine {version} "
+            f"(BuildKit), registry `{forge_bases.REGISTRY}`")
+
+
+def other_containers() -> int:
+    out = docker("ps", "--quiet", check=False).stdout.split()
+    return len(out)
+
+
+def report(
+    *, runs: int, start_runs: int, builds: dict[str, BuildTimes], sizes: dict[str, ImageSize],
+    worker: Unshared, runtime: dict[str, RunTimes], runtime_notes: list[str], standins: Mapping[str, str],
+    base_sizes: Mapping[str, tuple[str, int]], seconds: float, load: tuple[str, str], busy: tuple[int, int],
+) -> tuple[str, list[tuple[str, str, str, bool]]]:
+    lines: list[str] = []
+    add = lines.append
+    add("# Image benchmark")
+    add("")
+    add(f"Written by `make bench-images` (`scripts/bench_images.py`) on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min; {machine_line()}.")
+    add(f"Load average (1 min) {load[0]} at the start, {load[1]} at the end; other containers running on "
+        f"the engine: {busy[0]} at the start, {busy[1]} at the end (other suites share these "
+        f"{len(os.sched_getaffinity(0))} cores, so times are noisy: medians, with min–max in brackets).")
+    add("")
+    add("**Base images are the offline stand-ins** (`scripts/forge_bases.py`, Debian bookworm, no public "
+        "registry here), not the official images:")
+    add("")
+    add("| build arg default | stand-in | size (MB) |")
+    add("|---|---|---|")
+    for real, (ref, size) in base_sizes.items():
+        add(f"| `{real}` | `{ref.split('@')[0]}` | {mb(size)} |")
+    add("")
+    add("MB = 10^6 bytes. Uncompressed sizes are the engine's; compressed sizes are the layer sizes of the "
+        "manifest the local registry serves for the pushed digest.")
+    add("")
+
+    # -- builds
+    add(f"## Build times ({runs} runs each, seconds)")
+    add("")
+    add("Cold: `docker build --no-cache` of the spec's deployed target (`production`) - no layer cache, but "
+        "BuildKit's pip/npm **download caches are warm** (they are cache mounts that `--no-cache` keeps) and "
+        "the base image is local. Rebuild: the same build from a temporary copy of the context with one "
+        "line of code added (`" + "`, `".join(f"{IMAGE_BUILDS[n].context}/{CODE_CHANGE[n][0]}" for n in builds)
+        + "`), with the layer cache; the dependency layers came from the cache in every run (checked). "
+        "Build only: pushing is not included. Ratio: rebuild / cold within each run.")
+    add("")
+    add("| image | cold build | rebuild after a one-line change | rebuild / cold | dependency steps in the rebuild |")
+    add("|---|---|---|---|---|")
+    for name, t in builds.items():
+        add(f"| {name} | {t.cold.cell()} | {t.rebuild.cell()} | {t.ratio.cell('{:.1%}')} | "
+            f"cached: {'; '.join(f'`{s}`' for s in t.dependency_cached)} |")
+    add("")
+    add("Where the time goes (median seconds per build step; `cached` = taken from the layer cache in every rebuild):")
+    add("")
+    add("| image | step | cold | rebuild |")
+    add("|---|---|---|---|")
+    for name, t in builds.items():
+        for step, series in sorted(t.cold_steps.items(), key=lambda kv: -kv[1].median):
+            re_series = t.rebuild_steps.get(step)
+            if series.median < 0.1 and (re_series is None or re_series.median < 0.1):
+                continue
+            cached_all = t.rebuild_cached.get(step, 0) == len(re_series.values) if re_series else False
+            rebuild_cell = "cached" if cached_all else (f"{re_series.median:.2f}" if re_series else "-")
+            add(f"| {name} | `{short_step(step)}` | {series.median:.2f} | {rebuild_cell} |")
+    add("")
+
+    # -- sizes
+    add("## Image sizes (MB)")
+    add("")
+    add("| image (target) | total | above base | layers above base | compressed total | compressed above base | base |")
+    add("|---|---|---|---|---|---|---|")
+    for key, s in sizes.items():
+        add(f"| {key} | {mb(s.total)} | {mb(s.above_base)} | {s.layers_above_base} | {mb(s.compressed_total)} | "
+            f"{mb(s.compressed_above_base)} | `{s.base_ref.split('@')[0].rsplit('/', 1)[-1]}` |")
+    add("")
+    add(f"Worker (`backend:worker` target) vs backend (`production`): **{worker.layers} layers, "
+        f"{worker.uncompressed} bytes uncompressed, {worker.compressed} bytes compressed** not shared; the two "
+        f"images differ only in their config blob ({worker.config_size} bytes: `CMD`, `HEALTHCHECK`). Pulumi "
+        "deploys the worker from the backend image itself, so in a cluster it adds nothing at all.")
+    add("")
+    add("| image | production / development (uncompressed) | compressed |")
+    add("|---|---|---|")
+    ratios = {}
+    for name in IMAGE_BUILDS:
+        prod, dev = sizes[name], sizes[f"{name}:development"]
+        ratios[name] = prod.total / dev.total
+        add(f"| {name} | {mb(prod.total)} / {mb(dev.total)} = {prod.total / dev.total:.2f} | "
+            f"{mb(prod.compressed_total)} / {mb(dev.compressed_total)} = "
+            f"{prod.compressed_total / dev.compressed_total:.2f} |")
+    add("")
+
+    # -- runtime
+    add(f"## Start-to-ready and stop times ({start_runs} runs each, seconds)")
+    add("")
+    add("Ready: from the container's start (`docker run` returned) until its readiness probe passed "
+        "(startup probe first where the spec has one), probed every 0.1 s instead of `periodSeconds` to "
+        "time it precisely (an exec probe takes as long as it takes). Stop: from the stop signal to the "
+        "exit, after the spec's preStop pause, which is not counted.")
+    add("")
+    add("| workload | `docker run` | start-to-ready | stop signal | signal-to-exit | exit codes | preStop (not counted) | grace period |")
+    add("|---|---|---|---|---|---|---|---|")
+    for workload, r in runtime.items():
+        codes = ", ".join(str(c) for c in sorted(set(r.exit_codes)))
+        killed = f" ({r.killed} SIGKILLed)" if r.killed else ""
+        add(f"| {workload} | {r.docker_run.cell()} | {r.ready.cell()} | {r.signal} | {r.stop.cell()} | "
+            f"{codes}{killed} | {r.prestop:.1f} | {r.grace:.0f} |")
+    add("")
+    for note in runtime_notes:
+        add(note)
+        add("")
+
+    # -- budgets
+    budgets: list[tuple[str, str, str, bool]] = []
+    for name, t in builds.items():
+        budgets.append((f"{name} rebuild ≤ 15% of cold build", f"{t.ratio.median:.1%}",
+                        "median of per-run ratios", t.ratio.median <= REBUILD_MAX_RATIO))
+    budgets.append(("worker layers not shared with backend ≤ 1 MB", f"{worker.uncompressed} bytes",
+                    f"{worker.layers} layers", worker.uncompressed <= WORKER_UNSHARED_MAX))
+    for name, limit in ABOVE_BASE_MAX.items():
+        s = sizes[name]
+        budgets.append((f"{name} layers above base ≤ {limit // MB} MB", f"{mb(s.above_base)} MB",
+                        f"{mb(s.compressed_above_base)} MB compressed", s.above_base <= limit))
+    for name, ratio in ratios.items():
+        budgets.append((f"{name} production ≤ 1/4 of development", f"{ratio:.2f}", "uncompressed sizes",
+                        ratio <= PROD_DEV_MAX_RATIO))
+    add("## Budgets (issue 4)")
+    add("")
+    add("| budget | measured | | verdict |")
+    add("|---|---|---|---|")
+    for what, value, detail, ok in budgets:
+        add(f"| {what} | {value} | {detail} | {verdict(ok)} |")
+    add("")
+    add(explanations(builds, sizes, ratios, standins))
+    return "\n".join(lines) + "\n", budgets
+
+
+# Approximate uncompressed sizes of the official bases (Docker Hub, linux/amd64), used only
+# for the clearly labelled projection in the notes; nothing here is measured against them.
+APPROX_OFFICIAL_MB = {"python:3.11-slim": 130, "nginx:1.25-alpine": 43, "node:20-alpine": 135}
+
+
+def _projected(prod: ImageSize, dev: ImageSize, standins: Mapping[str, str]) -> float:
+    """production/development with the official bases: approximate base sizes + measured layers above base."""
+    def official(s: ImageSize) -> float:
+        real = next((r for r, ref in standins.items() if ref == s.base_ref), None)
+        return APPROX_OFFICIAL_MB.get(real or "", s.base_total / MB) * MB
+    return (official(prod) + prod.above_base) / (official(dev) + dev.above_base)
+
+
+def explanations(builds: dict[str, BuildTimes], sizes: dict[str, ImageSize], ratios: dict[str, float],
+                 standins: Mapping[str, str]) -> str:
+    out = ["## Reading the results", ""]
+    for name, t in builds.items():
+        if t.ratio.median > REBUILD_MAX_RATIO:
+            top = max(t.rebuild_steps, key=lambda s: t.rebuild_steps[s].median)
+            skipped = sum(t.cold_steps[s].median for s in t.cold_steps if t.rebuild_cached.get(s))
+            npm_build = "npm run build" in top
+            out.append(
+                f"- **{name} rebuild fails the 15% budget.** Any source change re-runs `{short_step(top)}` "
+                f"({t.rebuild_steps[top].median:.1f} s median{'; the type-check and the Vite bundle' if npm_build else ''}). "
+                f"The steps the rebuild takes from the cache add up to only {skipped:.1f} s of the "
+                f"{t.cold.median:.1f} s cold build, because the download cache is warm. With a cold download "
+                "cache (a fresh CI runner) the cold build is longer and the ratio smaller. That case is not "
+                "measured: emptying the engine's shared cache mounts would disturb other suites."
+                + (" Skipping the type-check in the image build (CI type-checks anyway) would save part of the "
+                   "rebuild but would not bring it under 15% of a warm-cache cold build; it is not done here."
+                   if npm_build else ""))
+    for name in IMAGE_BUILDS:
+        prod, dev = sizes[name], sizes[f"{name}:development"]
+        if ratios[name] > PROD_DEV_MAX_RATIO:
+            out.append(
+                f"- **{name} production/development fails the 1/4 budget** ({ratios[name]:.2f}): "
+                f"production is {mb(prod.base_total)} MB of base + {mb(prod.above_base)} MB; development is "
+                f"{mb(dev.base_total)} MB of base + {mb(dev.above_base)} MB. "
+                + (
+                    "Both targets start from the same base image and carry the same runtime venv; development "
+                    f"adds {mb(dev.above_base - prod.above_base)} MB (the venv's pip and setuptools, the test "
+                    "dependencies). This does not depend on the stand-in: with the official `python:3.11-slim` "
+                    "both sides share that base too. A quarter would need production on a far smaller base, "
+                    "or a development image padded with tools it does not use; neither is done here, so this "
+                    "budget stays failed."
+                    if prod.base_ref == dev.base_ref else
+                    "Here the stand-in bases decide it: they are Debian with the runtime installed, and the "
+                    "stand-in nginx base is most of the production image. The official alpine bases are much "
+                    f"smaller. Published sizes are roughly {APPROX_OFFICIAL_MB['nginx:1.25-alpine']} MB for "
+                    f"`nginx:1.25-alpine` and {APPROX_OFFICIAL_MB['node:20-alpine']} MB for `node:20-alpine` "
+                    "(uncompressed; not measured here, no public registry). With the layers above base measured "
+                    f"here, the ratio would be roughly ({APPROX_OFFICIAL_MB['nginx:1.25-alpine']} + "
+                    f"{mb(prod.above_base)}) / ({APPROX_OFFICIAL_MB['node:20-alpine']} + {mb(dev.above_base)}) ≈ "
+                    f"{_projected(prod, dev, standins):.2f}"
+                    + (", within the budget" if _projected(prod, dev, standins) <= PROD_DEV_MAX_RATIO else "")
+                    + ". That figure is a projection, not a measurement, so the verdict above stays FAIL."
+                ))
+    backend, frontend = sizes["backend"], sizes["frontend"]
+    out.append(
+        "- The design guide's figures (backend about 350 MB, frontend about 25 MB) are for the official base "
+        "images, so they cannot be compared with totals on these stand-ins. The layers above the base can be "
+        "compared, because they are the same on any base: "
+        f"{mb(backend.above_base)} MB for the backend and {mb(frontend.above_base)} MB for the frontend. On the "
+        f"official bases (roughly {APPROX_OFFICIAL_MB['python:3.11-slim']} MB and "
+        f"{APPROX_OFFICIAL_MB['nginx:1.25-alpine']} MB uncompressed, not measured here) that would be roughly "
+        f"{APPROX_OFFICIAL_MB['python:3.11-slim'] + backend.above_base / MB:.0f} MB and "
+        f"{APPROX_OFFICIAL_MB['nginx:1.25-alpine'] + frontend.above_base / MB:.0f} MB uncompressed "
+        f"(the compressed sizes are smaller).")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="cold/rebuild pairs per image (default %(default)s)")
+    parser.add_argument("--start-runs", type=int, default=5, help="start/stop runs per workload (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "images.md")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.start_runs < 1:
+        parser.error("--runs and --start-runs must be at least 1")
+    problem = forge_bases.engine_problem() or forge_bases.registry_problem()
+    if problem:
+        print(f"bench-images: {problem}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    load_start, busy_start = f"{os.getloadavg()[0]:.2f}", other_containers()
+    standins = forge_bases.forge()
+    # The stand-ins the benchmarked specs use, sized now (a later forge may replace them).
+    used = sorted({real for spec in IMAGE_BUILDS.values() for real in spec.base_image_args.values()})
+    base_sizes = {}
+    for real in used:
+        info = image_inspect(standins[real])
+        if info is None:
+            raise SystemExit(f"bench-images: the stand-in for {real} ({standins[real]}) is not in the engine")
+        base_sizes[real] = (standins[real], int(info["Size"]))
+
+    log(f"builds: {args.runs} cold/rebuild pairs per image")
+    builds = bench_builds(standins, args.runs)
+    log("building and pushing every target for the size figures")
+    built = build_final(standins)
+    sizes = {key: image_size(b) for key, b in built.items()}
+    worker = unshared(sizes["backend:worker"], sizes["backend"])
+    log(f"start/stop: {args.start_runs} runs")
+    runtime, runtime_notes = bench_runtime(built, args.start_runs)
+
+    text, budgets = report(
+        runs=args.runs, start_runs=args.start_runs, builds=builds, sizes=sizes, worker=worker, runtime=runtime,
+        runtime_notes=runtime_notes, standins=standins, base_sizes=base_sizes,
+        seconds=time.monotonic() - started,
+        load=(load_start, f"{os.getloadavg()[0]:.2f}"), busy=(busy_start, other_containers()),
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    failed = [what for what, _, _, ok in budgets if not ok]
+    log(f"wrote {args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out}; "
+        f"budgets failed: {', '.join(failed) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
