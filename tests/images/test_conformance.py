@@ -10,6 +10,10 @@ terminationGracePeriodSeconds. PostgreSQL and Redis are real, on loopback.
 
 Cluster DNS is modelled with hostAliases: each Service name resolves to 127.0.0.1, where
 the host-networked containers listen on their real ports (8000, 8080).
+
+The backend runs in each variant a stack can select (`mbhealth:backendVariant`): the
+backend tests run per release, `dev` and `prod` on the slim image and `prod-distroless` on
+the distroless one (no shell: the runtime checks use `python -c`, never `sh`).
 """
 
 from __future__ import annotations
@@ -29,20 +33,37 @@ from typing import Any, Iterator
 
 import pytest
 
+from components.build_specs import BACKEND_VARIANTS
 from scripts.synth import SynthResult, reveal, synthesize
 from tests.images import kubelet
 from tests.support.services import PostgresServer, RedisServer, skip_or_fail
 
 STACKS = ("dev", "prod")
+DEFAULT_VARIANT = "slim"
+# (stack, backend variant) releases the backend tests run; ids keep the plain stack name for slim.
+RELEASES = [
+    pytest.param(("dev", DEFAULT_VARIANT), id="dev"),
+    pytest.param(("prod", DEFAULT_VARIANT), id="prod"),
+    pytest.param(("prod", "distroless"), id="prod-distroless"),
+]
 APP_SERVICES = {"backend": 8000, "frontend": 8080}
 
 
 # --------------------------------------------------------------------------- fixtures
 
 
+class Synths(dict):
+    """(stack, backend variant) -> the synthesized stack with that variant selected, made on first use."""
+
+    def __missing__(self, key: tuple[str, str]) -> SynthResult:
+        stack, variant = key
+        self[key] = synthesize(stack, overrides={"backendVariant": variant})
+        return self[key]
+
+
 @pytest.fixture(scope="module")
-def synths() -> dict[str, SynthResult]:
-    return {stack: synthesize(stack) for stack in STACKS}
+def synths() -> Synths:
+    return Synths()
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +88,14 @@ def redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="module")
-def real_images(images) -> dict[str, str]:
-    """Image name -> the real pushed `repo@sha256:...`, built from components/build_specs.py."""
-    return {name: images.get(name).ref for name in ("backend", "frontend")}
+def real_images(images):
+    """variant -> {image name: the real pushed `repo@sha256:...`}, built from components/build_specs.py."""
+
+    def for_variant(variant: str) -> dict[str, str]:
+        return {"backend": images.get("backend", spec=BACKEND_VARIANTS[variant]).ref,
+                "frontend": images.get("frontend").ref}
+
+    return for_variant
 
 
 class Release:
@@ -136,9 +162,9 @@ class Release:
 def release_factory(synths, real_images, postgres) -> Iterator:
     opened: list[Release] = []
 
-    def open_release(stack: str, redis_server: RedisServer) -> Release:
+    def open_release(stack: str, redis_server: RedisServer, variant: str = DEFAULT_VARIANT) -> Release:
         database = postgres.create_database()
-        release = Release(synths[stack], real_images, database, redis_server.url())
+        release = Release(synths[stack, variant], real_images(variant), database, redis_server.url())
         opened.append(release)
         code, logs, _ = release.run_job("migrate")
         assert code == 0, f"migrate Job failed:\n{logs}"
@@ -163,20 +189,64 @@ def http(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -
         return status, raw.decode(errors="replace"), headers
 
 
-def assert_hardened_at_runtime(c: kubelet.Container) -> None:
-    """Effective uid/gid not 0, `/` read-only, /tmp writable, no capabilities, no-new-privileges."""
+# The same runtime facts read with the image's python (the backend images; distroless has no shell).
+_RUNTIME_FACTS = """
+import json, os
+def write(path):
+    try:
+        with open(path, "w") as fh:
+            fh.write("x")
+        with open(path) as fh:
+            return fh.read()
+    except OSError as exc:
+        return exc.strerror
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+print(json.dumps({"uid": os.geteuid(), "gid": os.getegid(), "root": write("/conformance-probe"),
+                  "tmp": write("/tmp/conformance-probe"), "CapEff": status["CapEff"].strip(),
+                  "NoNewPrivs": status["NoNewPrivs"].strip()}))
+"""
+
+
+def runtime_facts(c: kubelet.Container, shell: bool) -> dict[str, Any]:
+    if not shell:
+        proc = c.exec(["python", "-c", _RUNTIME_FACTS])
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
     ids = c.exec(["sh", "-c", "id -u; id -g"])
     assert ids.returncode == 0, ids.stderr
     uid, gid = ids.stdout.split()
-    sc = kubelet.effective_security_context(c.spec, c.pod_spec)
-    assert uid == str(sc["runAsUser"]) != "0" and gid == str(sc["runAsGroup"]) != "0"
     write_root = c.exec(["sh", "-c", "echo x > /conformance-probe"])
-    assert write_root.returncode != 0 and "Read-only file system" in write_root.stderr
     write_tmp = c.exec(["sh", "-c", "echo x > /tmp/conformance-probe && cat /tmp/conformance-probe"])
-    assert write_tmp.returncode == 0 and write_tmp.stdout.strip() == "x", write_tmp.stderr
     status = c.exec(["sh", "-c", "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status"])
     fields = {k: v.strip() for k, v in (line.split(":", 1) for line in status.stdout.strip().splitlines())}
-    assert int(fields["CapEff"], 16) == 0 and fields["NoNewPrivs"] == "1", fields
+    return {"uid": int(uid), "gid": int(gid),
+            "root": "x" if write_root.returncode == 0 else write_root.stderr,
+            "tmp": write_tmp.stdout.strip() if write_tmp.returncode == 0 else write_tmp.stderr, **fields}
+
+
+def assert_hardened_at_runtime(c: kubelet.Container, shell: bool = False) -> None:
+    """Effective uid/gid not 0, `/` read-only, /tmp writable, no capabilities, no-new-privileges.
+
+    Checked with the image's `python -c` (backend images, shell-less distroless included), or
+    with `sh` (`shell=True`, the nginx image).
+    """
+    facts = runtime_facts(c, shell)
+    sc = kubelet.effective_security_context(c.spec, c.pod_spec)
+    assert facts["uid"] == sc["runAsUser"] != 0 and facts["gid"] == sc["runAsGroup"] != 0, facts
+    assert "Read-only file system" in facts["root"], facts
+    assert facts["tmp"] == "x", facts
+    assert int(facts["CapEff"], 16) == 0 and facts["NoNewPrivs"] == "1", facts
+
+
+def assert_no_shell(c: kubelet.Container) -> None:
+    """Nothing to `kubectl exec` into: no shell, no package manager, no coreutils on PATH."""
+    for tool in ("sh", "bash", "apt-get", "pip", "ls"):
+        proc = c.exec([tool, "--version"])
+        output = (proc.stdout or "") + (proc.stderr or "")  # docker 20.10 prints exec errors on stdout
+        assert proc.returncode != 0 and "executable file not found" in output, (tool, output)
+    found = c.exec(["python", "-c", "import os, shutil; print([p for p in ('/bin/sh', '/usr/bin/sh', '/bin/bash')"
+                                    " if os.path.lexists(p)], shutil.which('sh'))"])
+    assert found.stdout.strip() == "[] None", found.stdout
 
 
 def assert_graceful_exit(c: kubelet.Container) -> kubelet.Termination:
@@ -200,9 +270,10 @@ def wait_task(base: str, task_id: str, timeout: float = 60) -> dict:
 # --------------------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_backend_api_runs_as_specified(stack, release_factory, redis) -> None:
-    release = release_factory(stack, redis)
+@pytest.mark.parametrize("release_of", RELEASES)
+def test_backend_api_runs_as_specified(release_of, release_factory, redis) -> None:
+    stack, variant = release_of
+    release = release_factory(stack, redis, variant)
     api = release.container("Deployment", "backend")
     ready_after = api.wait_ready()
     assert ready_after <= api.startup_budget()
@@ -214,13 +285,16 @@ def test_backend_api_runs_as_specified(stack, release_factory, redis) -> None:
     assert {k: seen[k] for k in release.config_maps[config_map]} == release.config_maps[config_map]
     assert {k: seen[k] for k in release.secret_values} == release.secret_values
     assert_hardened_at_runtime(api)
+    if variant == "distroless":
+        assert_no_shell(api)
     assert release.secret_values["SECRET_KEY"] not in api.logs()
     assert_graceful_exit(api)
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_worker_answers_ping_completes_a_task_and_shuts_down_warm(stack, release_factory, redis) -> None:
-    release = release_factory(stack, redis)
+@pytest.mark.parametrize("release_of", RELEASES)
+def test_worker_answers_ping_completes_a_task_and_shuts_down_warm(release_of, release_factory, redis) -> None:
+    stack, variant = release_of
+    release = release_factory(stack, redis, variant)
     api = release.container("Deployment", "backend")
     worker = release.container("Deployment", "worker")
     api.wait_ready()
@@ -243,7 +317,7 @@ def test_frontend_serves_and_proxies_to_the_backend(stack, release_factory, redi
     web = release.container("Deployment", "frontend")
     assert web.wait_ready() <= max(web.startup_budget(), 10)
     assert web.probe("liveness").ok
-    assert_hardened_at_runtime(web)
+    assert_hardened_at_runtime(web, shell=True)
     status, body, headers = http("http://127.0.0.1:8080/api/v1/health/ready")
     assert status == 200 and body["status"] == "ready", body
     status, page, headers = http("http://127.0.0.1:8080/tasks/deep/link")
@@ -255,9 +329,10 @@ def test_frontend_serves_and_proxies_to_the_backend(stack, release_factory, redi
     assert_graceful_exit(api)
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_smoke_job_passes_against_the_running_release(stack, release_factory, redis) -> None:
-    release = release_factory(stack, redis)
+@pytest.mark.parametrize("release_of", RELEASES)
+def test_smoke_job_passes_against_the_running_release(release_of, release_factory, redis) -> None:
+    stack, variant = release_of
+    release = release_factory(stack, redis, variant)
     for name in ("backend", "worker", "frontend"):
         release.container("Deployment", name).wait_ready()
     code, logs, seconds = release.run_job("smoke")
