@@ -49,19 +49,14 @@ from forge_bases import docker_env  # noqa: E402
 
 WAIVERS_FILE = REPO_ROOT / ".trivyignore.yaml"
 CACHE_DIR = Path(os.environ.get("MBH_TRIVY_CACHE", REPO_ROOT / "build" / "trivy-cache"))
-# Never download: no vulnerability DB, no Java DB, no checks bundle, no version check, no telemetry.
-OFFLINE_FLAGS = (
-    "--skip-db-update",
-    "--skip-java-db-update",
-    "--skip-check-update",
-    "--skip-version-check",
-    "--disable-telemetry",
-    "--offline-scan",
-)
+# Never download: no checks bundle (the embedded checks are used), no version check, no
+# telemetry; for images also no vulnerability DB, no Java DB, no dependency look-ups.
+CONFIG_OFFLINE_FLAGS = ("--skip-check-update", "--skip-version-check", "--disable-telemetry")
+OFFLINE_FLAGS = (*CONFIG_OFFLINE_FLAGS, "--skip-db-update", "--skip-java-db-update", "--offline-scan")
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 BLOCKING = ("HIGH", "CRITICAL")
 # Directories a repository-wide config scan never descends into.
-SKIP_DIRS = ("**/node_modules", ".venv", "build", ".git", ".pulumi-state", "**/__pycache__")
+REPO_SKIP_DIRS = ("**/node_modules", ".venv", "build", ".git", ".pulumi-state", "**/__pycache__")
 
 
 class TrivyError(RuntimeError):
@@ -178,14 +173,15 @@ def scan_config(
     path: Path | str,
     *,
     misconfig_scanners: Sequence[str] = (),
+    skip_dirs: Sequence[str] = (),
     ignorefile: Path | None = WAIVERS_FILE,
     timeout: float = 120,
 ) -> Report:
     """`trivy config` on a file or directory (targets are paths relative to it)."""
-    args = ["config", *OFFLINE_FLAGS, *ignore_args(ignorefile)]
+    args = ["config", *CONFIG_OFFLINE_FLAGS, *ignore_args(ignorefile)]
     if misconfig_scanners:
         args += ["--misconfig-scanners", ",".join(misconfig_scanners)]
-    for skip in SKIP_DIRS:
+    for skip in skip_dirs:
         args += ["--skip-dirs", skip]
     return Report(_json_run([*args, str(path)], timeout))
 
@@ -198,6 +194,7 @@ def sbom(ref: str, out_path: Path, *, image_src: str = "docker", timeout: float 
             "--output", str(partial), ref]
     if image_src == "remote":
         # The registry is reached over the network: no namespace isolation for this run.
+        # Same offline flags: the SBOM needs no database, whatever machine runs it.
         env = docker_env({"TRIVY_CACHE_DIR": str(CACHE_DIR), "TRIVY_NO_PROGRESS": "true"})
         proc = subprocess.run([trivy_binary(), *args], env=env, capture_output=True, text=True,
                               timeout=timeout, cwd=REPO_ROOT)
@@ -277,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "image":
             report = scan_image(args.ref, tuple(args.scanners.split(",")))
         else:
-            report = scan_config(args.path)
+            report = scan_config(args.path, skip_dirs=REPO_SKIP_DIRS if Path(args.path).resolve() == REPO_ROOT else ())
     except TrivyError as exc:
         print(f"trivy-offline: {exc}", file=sys.stderr)
         return 2
