@@ -272,6 +272,15 @@ class ImageSize:
         return len(self.layers) - self.base_layers
 
 
+def inspect_or_pull(ref: str) -> dict | None:
+    """`docker image inspect`, pulling `ref` from the local registry first if the engine lacks it
+    (another suite may have re-forged the stand-ins since this run's builds resolved them)."""
+    info = image_inspect(ref)
+    if info is None and docker("pull", ref, check=False).returncode == 0:
+        info = image_inspect(ref)
+    return info
+
+
 def image_size(built: build_images.Built) -> ImageSize:
     info = built.inspect()
     layers = info["RootFS"]["Layers"]
@@ -280,7 +289,7 @@ def image_size(built: build_images.Built) -> ImageSize:
     for arg, value in built.build_args.items():
         if not arg.endswith("_IMAGE"):
             continue
-        candidate = image_inspect(value)
+        candidate = inspect_or_pull(value)
         if candidate is None:
             continue
         base_layers = candidate["RootFS"]["Layers"]
@@ -696,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     used = sorted({real for spec in IMAGE_BUILDS.values() for real in spec.base_image_args.values()})
     base_sizes = {}
     for real in used:
-        info = image_inspect(standins[real])
+        info = inspect_or_pull(standins[real])
         if info is None:
             raise SystemExit(f"bench-images: the stand-in for {real} ({standins[real]}) is not in the engine")
         base_sizes[real] = (standins[real], int(info["Size"]))
