@@ -187,14 +187,16 @@ def scan_config(
 
 
 def sbom(ref: str, out_path: Path, *, image_src: str = "docker", timeout: float = 300) -> dict[str, Any]:
-    """A CycloneDX SBOM (JSON) of a built image, written to out_path; no vulnerability DB involved."""
+    """A CycloneDX SBOM (JSON) of a built image, written to out_path; no vulnerability DB involved.
+
+    image_src="remote" (CI: the pushed digest in a registry) reaches the network, so it runs
+    outside a namespace and may fetch Trivy's Java index if the image holds a jar.
+    """
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_suffix(out_path.suffix + ".partial")
-    args = ["image", "--image-src", image_src, "--format", "cyclonedx", *OFFLINE_FLAGS,
-            "--output", str(partial), ref]
+    flags = OFFLINE_FLAGS if image_src != "remote" else (*CONFIG_OFFLINE_FLAGS, "--skip-db-update")
+    args = ["image", "--image-src", image_src, "--format", "cyclonedx", *flags, "--output", str(partial), ref]
     if image_src == "remote":
-        # The registry is reached over the network: no namespace isolation for this run.
-        # Same offline flags: the SBOM needs no database, whatever machine runs it.
         env = docker_env({"TRIVY_CACHE_DIR": str(CACHE_DIR), "TRIVY_NO_PROGRESS": "true"})
         proc = subprocess.run([trivy_binary(), *args], env=env, capture_output=True, text=True,
                               timeout=timeout, cwd=REPO_ROOT)

@@ -25,6 +25,11 @@ REVIEWED = {
     "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
     "actions/setup-node": ("49933ea5288caeca8642d1e84afbd3f7d6820020", "v4.4.0"),
     "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
+    # supply-chain.yml (README "Supply chain")
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+    "docker/login-action": ("74a5d142397b4f367a81961eba4e8cd7edddf772", "v3.4.0"),
+    "sigstore/cosign-installer": ("d58896d6a1865668819e1d91763c7751a165e159", "v3.9.2"),
 }
 
 
@@ -50,7 +55,9 @@ def run(command: list[str], cwd: Path = REPO_ROOT) -> subprocess.CompletedProces
 
 
 def test_the_workflows_exist():
-    assert [p.name for p in WORKFLOW_FILES] == ["ci.yml", "deploy.yml", "preview.yml"]
+    assert [p.name for p in WORKFLOW_FILES] == [
+        "ci.yml", "deploy.yml", "preview.yml", "supply-chain.yml", "vulnerability-scan.yml",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("path, schema", [*((p, "vendor.github-workflows") for p in WORKFLOW_FILES),
