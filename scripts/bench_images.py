@@ -24,6 +24,10 @@ Every build goes through scripts/build_images.py from components/build_specs.py:
 context, Dockerfile, target and build args are the spec's, nothing is repeated here.
 Medians of several runs, with min and max; a ratio is taken within each run, then the
 median of those ratios is reported.
+
+Run it alone on the engine: its `--no-cache` builds write new cache records for the same
+steps, so an image suite building at the same time may get a different (equivalent) layer
+for one target than for another (e.g. `test_worker_target_adds_no_layers` then fails).
 """
 
 from __future__ import annotations
