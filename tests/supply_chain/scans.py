@@ -36,7 +36,7 @@ def dockerfiles() -> Report:
                                      skip_dirs=trivy_offline.REPO_SKIP_DIRS, ignorefile=None)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def manifest_dir(stack: str) -> Path:
     """The stack's synthesized objects as YAML files (scripts/synth.py), in a fresh directory."""
     out = Path(tempfile.mkdtemp(prefix=f"mbh-manifests-{stack}-"))
@@ -44,14 +44,14 @@ def manifest_dir(stack: str) -> Path:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def manifests(stack: str, waived_by_trivy: bool = False) -> Report:
     """The stack's manifests; with waived_by_trivy, Trivy applies .trivyignore.yaml itself."""
     return trivy_offline.scan_config(manifest_dir(stack), misconfig_scanners=("kubernetes",),
                                      ignorefile=trivy_offline.WAIVERS_FILE if waived_by_trivy else None)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def image(ref: str) -> Report:
     """Secrets in every layer's files and misconfigurations of the image config, waivers not applied."""
     return trivy_offline.scan_image(ref, ("secret", "misconfig"), ignorefile=None)
