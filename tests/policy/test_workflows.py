@@ -102,8 +102,10 @@ def test_every_action_is_pinned_by_commit_sha_with_its_version(path):
         match = USES.match(line)
         if not match:
             continue
-        found += 1
         ref, comment = match.groups()
+        if ref.startswith("./"):
+            continue  # a workflow of this repository, versioned with it
+        found += 1
         assert PINNED.match(ref), f"{path.name}:{number}: {ref} is not pinned to a full commit SHA"
         assert VERSION_COMMENT.match(comment), f"{path.name}:{number}: add the release as a `# vX.Y.Z` comment"
         action, sha = ref.split("@")
@@ -154,20 +156,35 @@ def test_deploy_runs_dev_on_main_and_promotes_devs_digests_to_prod_behind_an_env
     document = load(WORKFLOWS / "deploy.yml")
     assert document["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}
     assert "workflow_dispatch" in document["on"]
-    dev, prod = document["jobs"]["dev"], document["jobs"]["prod"]
+    jobs = document["jobs"]
+    dev, prod = jobs["dev"], jobs["prod"]
     assert "refs/heads/main" in dev["if"]
-    assert "refs/tags/v" in prod["if"] and "workflow_dispatch" in prod["if"]
+    assert "refs/tags/v" in jobs["prod-images"]["if"] and "workflow_dispatch" in jobs["prod-images"]["if"]
     assert prod["environment"]["name"] == "production"
     for job, stack in ((dev, "dev"), (prod, "prod")):
         (up,) = [s for s in uses_of({"jobs": {"j": job}}, "pulumi/actions") if s.get("with", {}).get("command")]
         assert up["with"] == {**up["with"], "command": "up", "stack-name": stack, "policyPacks": "policy"}
     prod_script = "\n".join(step.get("run", "") for step in steps(prod))
-    assert "pulumi stack output --stack dev images --json" in prod_script
     assert "pulumi config set --stack prod --path images.source digests" in prod_script
-    assert 'pulumi config set --stack prod --path "images.digests.$name"' in prod_script
+    assert 'pulumi config set --stack prod --path "images.digests.$name" "$ref"' in prod_script
     assert "docker build" not in prod_script and "make synth" not in prod_script  # prod builds nothing
+    # Prod deploys exactly the digests `verify` checked, not a fresh read of dev's outputs.
+    promote = next(step for step in steps(prod) if "images.digests" in step.get("run", ""))
+    assert promote["env"]["IMAGES"] == "${{ needs.prod-images.outputs.images }}"
+    images_script = "\n".join(step.get("run", "") for step in steps(jobs["prod-images"]))
+    assert "pulumi stack output --stack dev images --json" in images_script
     dev_script = "\n".join(step.get("run", "") for step in steps(dev))
     assert "skopeo copy --all --preserve-digests" in dev_script  # the same digests land in prod's registry
+
+
+def test_deploy_signs_dev_digests_and_prod_only_promotes_verified_ones():
+    jobs = load(WORKFLOWS / "deploy.yml")["jobs"]
+    sign, verify, prod = jobs["sign"], jobs["verify"], jobs["prod"]
+    assert sign["uses"] == verify["uses"] == "./.github/workflows/supply-chain.yml"
+    assert sign["needs"] == "dev" and sign["permissions"]["id-token"] == "write"
+    assert sign["with"]["images"] == "${{ needs.dev.outputs.images }}"
+    assert verify["with"]["sign"] is False and verify["with"]["images"] == "${{ needs.prod-images.outputs.images }}"
+    assert set(prod["needs"]) == {"prod-images", "verify"}
 
 
 def test_dependabot_covers_pip_npm_docker_and_actions():
