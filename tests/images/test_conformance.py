@@ -129,9 +129,11 @@ class Release:
         name = repository.rsplit("/", 1)[1]
         return self.real_images[name]
 
-    def container(self, kind: str, name: str, keep: bool = True) -> kubelet.Container:
+    def container(self, kind: str, name: str, keep: bool = True, args: list[str] | None = None) -> kubelet.Container:
         pod = self.pod(kind, name)
         (spec,) = pod["containers"]
+        if args is not None:
+            spec["args"] = args
         running = kubelet.Container(spec, pod_spec=pod, image=self.image_for(spec),
                                     config_maps=self.config_maps, secrets=self.secrets,
                                     pod_fields={"metadata.namespace": self.namespace})
@@ -140,10 +142,11 @@ class Release:
             self.stack.callback(running.remove)
         return running
 
-    def run_job(self, name: str) -> tuple[int, str, float]:
+    def run_job(self, name: str, args: list[str] | None = None) -> tuple[int, str, float]:
+        """Run a synthesized Job's container to completion (optionally with other args)."""
         job = reveal(self.synth.get("Job", name).manifest)
         deadline = job["spec"]["activeDeadlineSeconds"]
-        running = self.container("Job", name, keep=False)
+        running = self.container("Job", name, keep=False, args=args)
         try:
             started = time.monotonic()
             while running.running():
@@ -345,15 +348,11 @@ def test_smoke_job_fails_the_release_when_the_worker_is_missing(release_factory,
     release = release_factory("dev", redis)
     for name in ("backend", "frontend"):
         release.container("Deployment", name).wait_ready()
-    pod = release.pod("Job", "smoke")
-    (spec,) = pod["containers"]
-    spec["args"] = [*spec["args"][:-1], "8"]  # a short deadline: no worker will ever finish the task
-    smoke = kubelet.Container(spec, pod_spec=pod, image=release.image_for(spec))
-    with smoke:
-        while smoke.running():
-            time.sleep(0.2)
-        assert smoke.state()["ExitCode"] == 1
-        assert '"check": "task-round-trip", "ok": false' in smoke.logs()
+    (spec,) = release.pod("Job", "smoke")["containers"]
+    # A short deadline: no worker will ever finish the task.
+    code, logs, _ = release.run_job("smoke", args=[*spec["args"][:-1], "8"])
+    assert code == 1
+    assert '"check": "task-round-trip", "ok": false' in logs
 
 
 def test_redis_outage_fails_readiness_not_liveness_and_recovers_without_restarts(release_factory, redis) -> None:
