@@ -57,7 +57,9 @@ BACKEND_BUILD = ImageBuildSpec(
     context="apps/backend",
     dockerfile="apps/backend/Dockerfile",
     target="production",
-    base_image_args={"PYTHON_IMAGE": "python:3.11-slim"},
+    # production (and worker) run on slim; the development target on the full image, whose
+    # compilers, headers and git let a developer install or build any dependency.
+    base_image_args={"PYTHON_IMAGE": "python:3.11-slim", "PYTHON_DEV_IMAGE": "python:3.11"},
 )
 
 # The distroless variant of the backend (selected per stack: `mbhealth:backendVariant`).

