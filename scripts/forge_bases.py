@@ -454,12 +454,10 @@ FROM scratch AS nginx
 COPY --from=nginx-rootfs /rootfs/ /
 COPY nginx/ /
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-# Debian's service files, vim syntax and gettext's libintl jar go (the real image has none);
-# then the official image's layout: its nginx.conf and conf.d/default.conf, its pages, logs
-# to stdout/stderr, the entrypoint and /docker-entrypoint.d.
+# The official image's layout: its nginx.conf and conf.d/default.conf (Debian's sites-* and
+# snippets go), its pages, logs to stdout/stderr, the entrypoint and /docker-entrypoint.d.
 RUN rm -rf /etc/nginx/sites-enabled /etc/nginx/sites-available /etc/nginx/modules-enabled \
-      /etc/nginx/modules-available /etc/nginx/snippets /etc/init.d /etc/logrotate.d /etc/ufw \
-      /etc/default /usr/lib/systemd /usr/share/vim /usr/share/apport /usr/share/java \
+      /etc/nginx/modules-available /etc/nginx/snippets \
  && cp -a /etc/nginx-standin/. /etc/nginx/ && rm -rf /etc/nginx-standin \
  && mkdir -p /usr/share/nginx/html /var/cache/nginx /etc/nginx/templates /var/log/nginx \
       /var/lib/nginx /run/lock \
@@ -688,6 +686,10 @@ def canonical(path: str) -> str:
     return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
 
 
+# Service-manager files, editor syntax and jars: nothing runs them in a container, and the real
+# images have none (a jar would also make scanners want their Java database).
+DROP = ("/etc/default", "/etc/init.d", "/etc/logrotate.d", "/etc/ufw", "/usr/lib/systemd", "/usr/share/apport",
+        "/usr/share/java", "/usr/share/maven-repo", "/usr/share/vim")
 status_dir = root / "var/lib/dpkg/status.d"
 status_dir.mkdir(parents=True, exist_ok=True)
 for package in packages:
@@ -696,6 +698,8 @@ for package in packages:
         if not line.startswith("/") or line == "/." or not os.path.lexists(line):
             continue  # "diverted by" notes; files dpkg's path-excludes dropped (docs, man pages)
         source = canonical(line)
+        if any(source == d or source.startswith(d + "/") for d in DROP):
+            continue
         target = root / source.lstrip("/")
         if os.path.isdir(source) and not os.path.islink(source):
             target.mkdir(parents=True, exist_ok=True)

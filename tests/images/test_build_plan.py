@@ -17,6 +17,7 @@ NEEDS_DOCKER = False
 
 STANDINS = {
     "python:3.11-slim": "localhost:5000/standin/python@sha256:" + "1" * 64,
+    "python:3.11": "localhost:5000/standin/python@sha256:" + "4" * 64,
     "node:20-alpine": "localhost:5000/standin/node@sha256:" + "2" * 64,
     "nginx:1.25-alpine": "localhost:5000/standin/nginx@sha256:" + "3" * 64,
 }

@@ -112,3 +112,5 @@ def test_development_image_keeps_its_tools(images) -> None:
     # The contrast that makes the production check meaningful.
     found = _scan(images.get("backend", "development").ref)
     assert "pip" in found["importable"]
+    # On the full python image: a dependency without a wheel can be compiled there.
+    assert {"gcc", "cc", "make"} <= set(found["on_path"]), found["on_path"]

@@ -69,12 +69,32 @@ def test_nginx_standin_is_laid_out_like_the_official_image(standins, tmp_path: P
                " && test -f /usr/share/nginx/html/index.html && command -v envsubst && command -v wget && echo layout-ok",
                entrypoint="")
     assert "uid=101(nginx) gid=101(nginx)" in out and "layout-ok" in out
+    # Alpine-like: a busybox userland, no bash, apt, dpkg or coreutils.
+    out = _run(ref, "/bin/sh", "-c", "readlink -f /bin/sh; for c in bash apt dpkg ls wget awk sort find; do"
+               " printf '%s=%s\\n' $c \"$(readlink -f \"$(command -v $c)\" 2>/dev/null)\"; done", entrypoint="")
+    found = dict(line.split("=", 1) for line in out.splitlines()[1:])
+    assert out.splitlines()[0] == "/usr/bin/busybox", out
+    assert found["bash"] == found["apt"] == found["dpkg"] == "", found
+    assert {found[c] for c in ("ls", "wget", "awk", "sort", "find")} == {"/usr/bin/busybox"}, found
     # The entrypoint renders /etc/nginx/templates/*.template with the env, like the official one.
     (tmp_path / "port.conf.template").write_text("server { listen 127.0.0.1:${TEST_PORT}; }\n")
     tmp_path.chmod(0o755)
     (tmp_path / "port.conf.template").chmod(0o644)
     out = _run(ref, "nginx", "-T", extra=("-e", "TEST_PORT=18081", "-v", f"{tmp_path}:/etc/nginx/templates:ro"))
     assert "listen 127.0.0.1:18081;" in out
+
+
+def test_python_full_standin_has_the_build_toolchain(standins) -> None:
+    # python:3.11 (not slim) is buildpack-deps: compilers, headers, VCS clients.
+    ref = standins["python:3.11"]
+    out = _run(ref, "sh", "-c", "python --version; python -m venv /tmp/v && /tmp/v/bin/pip --version >/dev/null"
+               " && echo venv-ok; gcc --version | head -n1; git --version; make --version | head -n1;"
+               " pg_config --version; test -f \"$(python3-config --includes | sed 's/^-I//; s/ .*//')/Python.h\""
+               " && echo headers-ok")
+    assert "Python 3.11." in out and "venv-ok" in out and "headers-ok" in out, out
+    assert "gcc" in out and "git version" in out and "GNU Make" in out and "PostgreSQL" in out, out
+    labels = image_inspect(ref)["Config"]["Labels"]
+    assert labels["org.mbhealth.standin.for"] == "python:3.11"
 
 
 def test_node_standin(standins) -> None:

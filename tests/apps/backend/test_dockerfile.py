@@ -68,11 +68,13 @@ PREAMBLE, STAGES = parse(TEXT)
 def test_no_syntax_directive_and_base_image_is_a_build_arg() -> None:
     assert not re.search(r"^#\s*syntax\s*=", TEXT, re.IGNORECASE | re.MULTILINE)
     assert ("ARG", "PYTHON_IMAGE=python:3.11-slim") in PREAMBLE
+    assert ("ARG", "PYTHON_DEV_IMAGE=python:3.11") in PREAMBLE
     assert ("ARG", "DEBIAN_IMAGE=debian:12-slim") in PREAMBLE
     assert ("ARG", "DISTROLESS_IMAGE=gcr.io/distroless/python3-debian12") in PREAMBLE
     # Every external base is a build arg; later stages build on earlier ones.
     for stage in STAGES.values():
-        assert stage.base in ("${PYTHON_IMAGE}", "${DEBIAN_IMAGE}", "${DISTROLESS_IMAGE}") or stage.base in STAGES, stage
+        assert stage.base in ("${PYTHON_IMAGE}", "${PYTHON_DEV_IMAGE}", "${DEBIAN_IMAGE}", "${DISTROLESS_IMAGE}") \
+            or stage.base in STAGES, stage
 
 
 def test_build_spec_matches_the_dockerfile() -> None:
@@ -92,7 +94,10 @@ def test_stage_graph() -> None:
         "distroless-builder", "production-distroless", "worker",
     ]  # fmt: skip
     assert STAGES["builder"].base == "base"
-    assert STAGES["development"].base == "builder"
+    # Development is on the full image, on its own: no other stage builds on it or copies from it.
+    assert STAGES["development"].base == "${PYTHON_DEV_IMAGE}"
+    assert not any(s.base == "development" or any("--from=development" in c for c in s.get("COPY"))
+                   for s in STAGES.values())
     assert STAGES["production"].base == "base", "production must not inherit the builder's layers"
     assert STAGES["worker"].base == "production"
     assert STAGES["distroless-builder"].base == "${DEBIAN_IMAGE}"
