@@ -51,7 +51,7 @@ def deploy(config: StackConfig) -> None:
     backend_image = images["backend"]  # the API, the worker and the Jobs run the same build
 
     if isinstance(config.data, InClusterDataConfig):
-        data = InClusterDataServices(config.data, ns, version, stack).endpoints
+        data = InClusterDataServices(config.data, ns, stack).endpoints
     else:
         data = external_data_services(config.data)
 
@@ -85,7 +85,7 @@ def deploy(config: StackConfig) -> None:
     worker = workload("worker", "worker", backend_image, WORKER, backend_env, after=[migrate])
     frontend = workload("frontend", "web", images["frontend"], FRONTEND_WEB, frontend_env, after=[backend])
 
-    SmokeTest(ns, backend_image, api_url=service_url("backend", BACKEND_API.port),
+    smoke = SmokeTest(ns, backend_image, api_url=service_url("backend", BACKEND_API.port),
               web_url=service_url("frontend", FRONTEND_WEB.port),
               release=[*images.values(), backend_env.checksum, frontend_env.checksum],
               sizing=config.services["backend"], version=version, stack=stack,
@@ -95,8 +95,8 @@ def deploy(config: StackConfig) -> None:
                             frontend_service=frontend.service.metadata.name, backend_service=backend.service.metadata.name)
 
     pulumi.export("namespace", ns)
-    # Only a successful update records outputs: `images` is the last-known-good release.
-    pulumi.export("images", images)
+    # `images` is the last-known-good release: recorded only once the smoke test passed.
+    pulumi.export("images", smoke.passed(images))
     pulumi.export("services", {"backend": backend.service.metadata.name, "frontend": frontend.service.metadata.name,
                                "worker": worker.deployment.metadata.name})
     pulumi.export("url", ingress.url)

@@ -76,10 +76,21 @@ def _container(name: str, image: str, port: int, user: RunAs, writable: tuple[st
     return container, volumes
 
 
+def image_version(ref: str) -> str:
+    """The version a data service's labels carry: its image's tag, never the app's release.
+
+    A release label on a StatefulSet would change its volumeClaimTemplates (immutable: the
+    database is deleted and replaced) and its pod template (Redis restarts) on every release.
+    """
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ref.split("@", 1)[-1].removeprefix("sha256:")[:12]
+
+
 class InClusterDataServices(pulumi.ComponentResource):
     """Dev only: a single PostgreSQL (StatefulSet + PVC) and a single Redis, hardened like the app."""
 
-    def __init__(self, config: InClusterDataConfig, namespace: pulumi.Input[str], version: str, stack: str,
+    def __init__(self, config: InClusterDataConfig, namespace: pulumi.Input[str], stack: str,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mbhealth:data:InClusterDataServices", "data", None, opts)
         child = child_options(self, opts)
@@ -88,7 +99,7 @@ class InClusterDataServices(pulumi.ComponentResource):
         credentials = k8s.core.v1.Secret(
             "data-credentials",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                namespace=namespace, labels=standard_labels("data", "credentials", version, stack)
+                namespace=namespace, labels=standard_labels("data", "credentials", image_version(config.postgres_image), stack)
             ),
             type="Opaque",
             string_data={"POSTGRES_PASSWORD": db_password, "REDIS_PASSWORD": redis_password},
@@ -104,7 +115,7 @@ class InClusterDataServices(pulumi.ComponentResource):
             )
 
         # PostgreSQL
-        pg_labels = standard_labels("postgres", "database", version, stack)
+        pg_labels = standard_labels("postgres", "database", image_version(config.postgres_image), stack)
         pg_container, pg_volumes = _container(
             "postgres", config.postgres_image, POSTGRES_PORT, POSTGRES_USER, ("/tmp", "/var/run/postgresql"),
             extra_mounts=(k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data"),),
@@ -145,7 +156,7 @@ class InClusterDataServices(pulumi.ComponentResource):
         self._service("postgres", namespace, pg_labels, POSTGRES_PORT)
 
         # Redis: a cache and Celery broker; nothing persisted.
-        redis_labels = standard_labels("redis", "cache", version, stack)
+        redis_labels = standard_labels("redis", "cache", image_version(config.redis_image), stack)
         redis_container, redis_volumes = _container(
             "redis", config.redis_image, REDIS_PORT, REDIS_USER, ("/tmp", "/data"),
             args=["redis-server", "--requirepass", "$(REDIS_PASSWORD)", "--save", "", "--appendonly", "no"],

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
+import json
+import os
+
 import pulumi
 import pulumi_docker as docker
 
@@ -75,6 +78,34 @@ def _promoted(refs: Any, name: str, stack: str, registry: RegistryConfig) -> str
     return f"{registry.repository(name)}@{ref.split('@', 1)[1]}"
 
 
+BASE_IMAGES_ENV = "MBH_BASE_IMAGES"
+
+
+def base_image_substitutes(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Base images to build on instead of the public ones: `MBH_BASE_IMAGES` (JSON, machine-local).
+
+    For machines that reach no public registry (scripts/stack.sh sets it to the offline
+    stand-ins with the local control plane). Unset: the Dockerfiles' own public bases.
+    """
+    raw = environ.get(BASE_IMAGES_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{BASE_IMAGES_ENV}: not JSON ({err.msg}); expected "
+                         '{"<public base image>": "<substitute image>", ...}') from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                              for k, v in value.items()):
+        raise ValueError(f"{BASE_IMAGES_ENV}: got {raw!r}; expected "
+                         '{"<public base image>": "<substitute image>", ...}')
+    return value
+
+
+def _base_images(spec: ImageBuildSpec, substitutes: Mapping[str, str]) -> dict[str, str]:
+    return {arg: substitutes[real] for arg, real in spec.base_image_args.items() if real in substitutes}
+
+
 def release_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
     """Each image of the release as `repo@sha256:...`: built now, or promoted without a rebuild."""
     source = config.images
@@ -88,7 +119,9 @@ def release_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:
             for name in IMAGE_BUILDS
         }
     specs = {**IMAGE_BUILDS, "backend": BACKEND_VARIANTS[config.backend_variant]}
+    substitutes = base_image_substitutes()
     return {
-        name: ContainerImage(spec, config.registry, config.image_tag, config.platform).repo_digest
+        name: ContainerImage(spec, config.registry, config.image_tag, config.platform,
+                             base_images=_base_images(spec, substitutes)).repo_digest
         for name, spec in specs.items()
     }

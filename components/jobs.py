@@ -14,6 +14,9 @@ from components.options import child_options
 from components.security import APP_USER
 from components.workload import EnvSources, app_container, pod_spec
 
+# pulumi-kubernetes: replace a Job that is not ready (failed) on the next update.
+REPLACE_UNREADY = "pulumi.com/replaceUnready"
+
 
 def release_job(
     parent: pulumi.Resource,
@@ -36,13 +39,15 @@ def release_job(
     """An auto-named Job; its pod template is immutable, so a new release replaces (re-runs) it.
 
     Pulumi waits for the Job to succeed (up to the deadline plus a minute) and fails
-    the update when it fails.
+    the update when it fails. A failed Job stays failed in the API server; `replaceUnready`
+    makes the next `pulumi up` replace it (run it again) instead of awaiting it forever.
     """
     labels = standard_labels(name, component, version, stack)
     container, volumes = app_container(name, image, process, sizing, env, APP_USER, long_running=False, args=args)
     return k8s.batch.v1.Job(
         name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels,
+                                            annotations={REPLACE_UNREADY: "true"}),
         spec=k8s.batch.v1.JobSpecArgs(
             backoff_limit=backoff_limit,
             active_deadline_seconds=deadline_seconds,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TypeVar
 
 import pulumi
 
@@ -14,6 +14,7 @@ from components.jobs import release_job
 SMOKE_NAME = "smoke"
 SMOKE_TIMEOUT_SECONDS = 180
 RELEASE_ANNOTATION = "mbhealth/release"
+T = TypeVar("T")
 
 
 class SmokeTest(pulumi.ComponentResource):
@@ -48,3 +49,11 @@ class SmokeTest(pulumi.ComponentResource):
             annotations={RELEASE_ANNOTATION: release_digest},
         )
         self.register_outputs({"job": self.job.metadata.name})
+
+    def passed(self, value: pulumi.Input[T]) -> pulumi.Output[T]:
+        """`value`, known only once the smoke Job has succeeded (a failed gate never resolves it).
+
+        Stack outputs that mean "last known good" (the `images` promotion and rollback read) go
+        through here, so a failed update leaves the previous release's values in the state.
+        """
+        return pulumi.Output.all(self.job.id, value).apply(lambda both: both[1])
