@@ -7,9 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-dev.txt $(wildcard apps/backend/requirements*.txt)
-export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
+export STACK
 
-.PHONY: help scan-venv stack-select frontend venv system-deps test test-unit synth diff up preview cluster bench bench-images lint
+.PHONY: help scan-venv frontend venv system-deps test test-unit synth diff tools cluster-local cluster-local-down up preview down cluster bench bench-images lint
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -51,16 +51,27 @@ synth: venv ## Write STACK's Kubernetes objects to build/manifests/STACK (no CLI
 diff: venv ## Manifest diff of STACK against git ref BASE
 	$(PY) scripts/manifest_diff.py --stack $(STACK) --base $(BASE)
 
-stack-select: venv
-	@command -v pulumi >/dev/null || { echo "the Pulumi CLI is required: https://www.pulumi.com/docs/install/ (or use 'make synth')"; exit 1; }
-	pulumi login "$(PULUMI_BACKEND_URL)"
-	pulumi stack select --create $(STACK)
+# The real engine (tools/engine: built from Go modules, cached in ~/.cache/mbhealth/tools) and a
+# local control plane (tools/local-cluster: etcd, kube-apiserver, controller-manager, scheduler,
+# kwok). scripts/stack.sh sets the state backend, passphrase, kubeconfig and Docker engine.
+tools: ## Build the Pulumi CLI, providers, Kubernetes control plane and kwok from Go modules (cached)
+	bash tools/engine/build.sh
 
-preview: stack-select ## pulumi preview --diff on STACK (needs the Pulumi CLI)
-	pulumi preview --diff --stack $(STACK)
+cluster-local: tools ## Start the local control plane (2 kwok nodes) + the Docker engine and registry
+	bash scripts/docker-engine.sh start
+	bash tools/local-cluster/cluster.sh start
 
-up: stack-select ## pulumi up on STACK (Pulumi CLI, a Docker engine and a kube context; see `make cluster`)
-	pulumi up --stack $(STACK)
+cluster-local-down: ## Stop the local control plane
+	bash tools/local-cluster/cluster.sh stop
+
+up: venv ## Deploy STACK (default dev) and wait for every resource; KUBE_CONTEXT picks a cluster
+	bash scripts/stack.sh up $(PULUMI_ARGS)
+
+preview: venv ## pulumi preview --diff of STACK
+	bash scripts/stack.sh preview $(PULUMI_ARGS)
+
+down: venv ## Destroy STACK's resources (the stack and its state stay)
+	bash scripts/stack.sh down $(PULUMI_ARGS)
 
 cluster: ## Create a kind cluster wired to a local registry on localhost:5000
 	bash scripts/kind-cluster.sh
@@ -81,8 +92,8 @@ policy-venv: ## The policy pack's virtualenv (policy/venv) for `--policy-pack po
 	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
 	policy/venv/bin/python -m pip install -q --disable-pip-version-check -r policy/requirements.txt
 
-preview-policy: stack-select policy-venv ## pulumi preview --diff on STACK with the policy pack (needs the Pulumi CLI)
-	pulumi preview --diff --stack $(STACK) --policy-pack policy
+preview-policy: venv policy-venv ## pulumi preview --diff of STACK with the policy pack
+	bash scripts/stack.sh preview --policy-pack policy
 
 bench-images: venv ## Benchmark image builds, sizes, start/stop times (Docker engine + registry) -> bench/images.md
 	$(PY) scripts/bench_images.py

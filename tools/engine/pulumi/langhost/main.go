@@ -381,7 +381,13 @@ func (h *host) GetRequiredPlugins(ctx context.Context, req *pulumirpc.GetRequire
 	if err != nil {
 		return nil, err
 	}
-	return &pulumirpc.GetRequiredPluginsResponse{Plugins: got.GetPackages()}, nil
+	resp := &pulumirpc.GetRequiredPluginsResponse{}
+	for _, p := range got.GetPackages() {
+		resp.Plugins = append(resp.Plugins, &pulumirpc.PluginDependency{
+			Name: p.Name, Kind: p.Kind, Version: p.Version, Server: p.Server,
+		})
+	}
+	return resp, nil
 }
 
 func (h *host) GetProgramDependencies(ctx context.Context, req *pulumirpc.GetProgramDependenciesRequest) (*pulumirpc.GetProgramDependenciesResponse, error) {

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# `make up|preview|down|refresh`: run the Pulumi CLI on one stack, with everything it needs set
+# explicitly — never a global `pulumi login`, never "whatever kube context is current".
+#
+# Usage: scripts/stack.sh up|preview|down|refresh|outputs|env [extra pulumi args...]
+#
+#   STACK            dev (default) or prod
+#   KUBE_CONTEXT     the kube context to deploy to (from $KUBECONFIG or ~/.kube/config); unset:
+#                    the local control plane (tools/local-cluster/cluster.sh, started when down)
+#   PULUMI_BACKEND_URL          state backend (default: file://<repo>/.pulumi-state, created)
+#   PULUMI_CONFIG_PASSPHRASE(_FILE)  the stack's passphrase; for dev it defaults to the team's
+#                    dev passphrase (docs/secrets: the dev stack holds only generated local
+#                    passwords; its salt is committed); any other stack requires one
+#   MBH_PULUMI       auto (default: the `pulumi` on PATH, else the toolchain built by
+#                    `make tools`) | built (always the built toolchain)
+#   MBH_BASE_IMAGES  JSON map {"python:3.11-slim": "<stand-in ref>", …}: base images to build on
+#                    instead of the public ones; with the local control plane it defaults to the
+#                    offline stand-ins (scripts/forge_bases.py), with KUBE_CONTEXT to none
+#
+# `env` prints the exports (for `eval`) so raw `pulumi …` commands run the same way.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+action=${1:?usage: scripts/stack.sh up|preview|down|refresh|outputs|env [pulumi args...]}
+shift
+STACK=${STACK:-dev}
+DEV_PASSPHRASE=mbhealth-dev-local
+
+say() { echo "stack: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+# --- the CLI -----------------------------------------------------------------------------------
+use_built() {
+  bash tools/engine/build.sh pulumi provider-kubernetes provider-random >&2
+  [ -d tools/engine/provider-docker ] && [ -f tools/engine/provider-docker/build.sh ] \
+    && bash tools/engine/build.sh provider-docker >&2
+  eval "$(bash tools/engine/env.sh)"
+  bash tools/engine/plugins.sh >&2 || die "provider plugins are missing (see above)"
+}
+case "${MBH_PULUMI:-auto}" in
+  auto) command -v pulumi >/dev/null 2>&1 || { say "no pulumi on PATH: building the toolchain (make tools)"; use_built; } ;;
+  built) use_built ;;
+  *) die "MBH_PULUMI=${MBH_PULUMI}: expected auto or built" ;;
+esac
+
+# --- state and passphrase ----------------------------------------------------------------------
+export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$repo/.pulumi-state}
+case "$PULUMI_BACKEND_URL" in
+  file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}" ;;
+esac
+export PULUMI_SKIP_UPDATE_CHECK=true
+if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+  [ "$STACK" = dev ] || die "stack $STACK: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) from your team's secret store"
+  export PULUMI_CONFIG_PASSPHRASE=$DEV_PASSPHRASE
+fi
+[ -f "Pulumi.$STACK.yaml" ] || die "no Pulumi.$STACK.yaml: STACK is one of $(ls Pulumi.*.yaml | sed -E 's/Pulumi\.(.*)\.yaml/\1/' | tr '\n' ' ')"
+
+# --- the cluster: an explicit kubeconfig holding exactly one context ---------------------------
+kube_dir=${MBH_STACK_STATE:-$repo/.pulumi-state/.kube}
+mkdir -p "$kube_dir"
+if [ -n "${KUBE_CONTEXT:-}" ]; then
+  command -v kubectl >/dev/null || die "KUBE_CONTEXT=$KUBE_CONTEXT needs kubectl on PATH"
+  kubeconfig=$kube_dir/$STACK-$KUBE_CONTEXT.yaml
+  kubectl config view --minify --flatten --context "$KUBE_CONTEXT" >"$kubeconfig.tmp" \
+    || die "kube context '$KUBE_CONTEXT' not found in ${KUBECONFIG:-~/.kube/config}"
+  mv "$kubeconfig.tmp" "$kubeconfig"
+else
+  if [ "$action" != env ]; then
+    bash scripts/docker-engine.sh start >&2
+    bash tools/local-cluster/cluster.sh start >&2
+  fi
+  kubeconfig=$(bash tools/local-cluster/cluster.sh kubeconfig)
+fi
+export KUBECONFIG=$kubeconfig
+eval "$(bash scripts/docker-engine.sh env)"
+
+if [ -z "${KUBE_CONTEXT:-}" ] && [ -z "${MBH_BASE_IMAGES:-}" ] && [ "$action" != env ]; then
+  # The local control plane runs on machines that reach no public registry (this project's CI
+  # kind): build on the forged stand-ins of the public base images (scripts/forge_bases.py;
+  # they stay in the private engine and registry). With KUBE_CONTEXT (a laptop with kind, a real
+  # cluster) the real base images are pulled as usual.
+  MBH_BASE_IMAGES=$("$repo/.venv/bin/python" scripts/forge_bases.py --json) \
+    || die "the stand-in base images could not be forged (scripts/forge_bases.py)"
+  export MBH_BASE_IMAGES
+fi
+
+if [ "$action" = env ]; then
+  for v in PATH PULUMI_HOME PULUMI_BACKEND_URL PULUMI_CONFIG_PASSPHRASE PULUMI_CONFIG_PASSPHRASE_FILE \
+           PULUMI_SKIP_UPDATE_CHECK PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION KUBECONFIG DOCKER_HOST \
+           DOCKER_BUILDKIT MBH_BASE_IMAGES; do
+    [ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}"
+  done
+  exit 0
+fi
+
+pulumi stack select --create "$STACK" >&2
+case "$action" in
+  up) exec pulumi up --stack "$STACK" --yes "$@" ;;
+  preview) exec pulumi preview --stack "$STACK" --diff "$@" ;;
+  down) exec pulumi destroy --stack "$STACK" --yes "$@" ;;
+  refresh) exec pulumi refresh --stack "$STACK" --yes "$@" ;;
+  outputs) exec pulumi stack output --stack "$STACK" --json "$@" ;;
+  *) die "unknown action $action: expected up, preview, down, refresh, outputs or env" ;;
+esac

@@ -1,0 +1,75 @@
+"""The real-engine suite: the Pulumi CLI, providers and a local control plane built by `make tools`.
+
+Without the toolchain every test here is skipped with one reason; with MBH_REQUIRE_ENGINE=1
+(CI) they fail instead. The suite also needs the project's Docker engine and registry
+(scripts/docker-engine.sh), which .ci/run starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.e2e import engine
+from tests.support.services import free_port
+
+HERE = Path(__file__).resolve().parent
+_PROBLEM: list[str | None] = []
+
+
+def _problem() -> str | None:
+    if not _PROBLEM:
+        _PROBLEM.append(engine.toolchain_problem())
+    return _PROBLEM[0]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    ours = [item for item in items if HERE in Path(str(item.fspath)).resolve().parents]
+    for item in ours:
+        item.add_marker(pytest.mark.engine)
+    if not ours or engine.engine_required():
+        return
+    problem = _problem()
+    if problem is None:
+        return
+    for item in ours:
+        item.add_marker(pytest.mark.skip(reason=f"real-engine suite: {problem}"))
+
+
+@pytest.fixture(scope="session")
+def engine_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    problem = _problem()
+    if problem:
+        pytest.fail(f"real-engine suite: {problem} ({engine.REQUIRE_ENV}=1)", pytrace=False)
+    home = Path(os.environ.get("MBH_PULUMI_HOME") or Path.home() / ".cache" / "mbhealth" / "tools" / "pulumi-home")
+    env = engine.engine_env(home)
+    # The project's private Docker engine and registry (scripts/docker-engine.sh).
+    out = engine.run(["bash", str(REPO_ROOT / "scripts" / "docker-engine.sh"), "env"], env=env)
+    for line in out.stdout.splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = value.strip("'\"")
+    status = engine.run(["bash", str(REPO_ROOT / "scripts" / "docker-engine.sh"), "status"], env=env, check=False)
+    if status.returncode != 0:
+        pytest.fail("real-engine suite: the Docker engine and registry do not answer: "
+                    "sudo bash scripts/docker-engine.sh start", pytrace=False)
+    return env
+
+
+@pytest.fixture(scope="session")
+def cluster(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[engine.LocalCluster]:
+    local = engine.LocalCluster(state=tmp_path_factory.mktemp("cluster"), port=free_port(), env=engine_env)
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()

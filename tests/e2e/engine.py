@@ -1,0 +1,232 @@
+"""The real Pulumi engine and a real Kubernetes API server, driven the way a user drives them.
+
+* `toolchain_problem()`: why the built toolchain (tools/engine) cannot be used, or None.
+* `LocalCluster`: a control plane of its own (tools/local-cluster/cluster.sh: etcd,
+  kube-apiserver, controller-manager, scheduler, kwok nodes) on loopback, for one test session.
+* `Project`: a copy of this checkout (tracked and untracked-but-not-ignored files, the
+  working tree as it is) that a test may change — code, stack files — without touching the repo.
+* `Stack`: one stack of a Project with its own file state backend and passphrase; runs the
+  real `pulumi` CLI (`up`, `preview`, `destroy`, `config set`, `stack output`, `stack export`).
+
+Nothing here imports the program: every check reads what the CLI prints, what the state file
+holds and what the API server answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REQUIRE_ENV = "MBH_REQUIRE_ENGINE"
+CLUSTER_SCRIPT = REPO_ROOT / "tools" / "local-cluster" / "cluster.sh"
+BUILD_SCRIPT = REPO_ROOT / "tools" / "engine" / "build.sh"
+ENV_SCRIPT = REPO_ROOT / "tools" / "engine" / "env.sh"
+PLUGINS_SCRIPT = REPO_ROOT / "tools" / "engine" / "plugins.sh"
+# Binaries each part of the suite needs, looked up on the toolchain's PATH entries.
+REQUIRED_BINARIES = ("pulumi", "pulumi-language-python", "kubectl", "kube-apiserver", "etcd", "kwokctl", "kwok")
+REQUIRED_PLUGINS = ("kubernetes", "random")
+
+
+def engine_required() -> bool:
+    return os.environ.get(REQUIRE_ENV) == "1"
+
+
+def toolchain_path() -> list[Path]:
+    out = subprocess.run(["bash", str(BUILD_SCRIPT), "--print-path"], capture_output=True, text=True, check=True)
+    return [Path(p) for p in out.stdout.strip().split(":") if p]
+
+
+def _find(binary: str, path: Iterable[Path]) -> Path | None:
+    for entry in path:
+        candidate = entry / binary
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def toolchain_problem() -> str | None:
+    """Why the real-engine suite cannot run here (None: it can)."""
+    if shutil.which("go") is None and not toolchain_path():
+        return "no Go toolchain and no built engine toolchain (make tools)"
+    path = toolchain_path()
+    missing = [b for b in REQUIRED_BINARIES if _find(b, path) is None]
+    missing += [f"pulumi-resource-{p}" for p in REQUIRED_PLUGINS if _find(f"pulumi-resource-{p}", path) is None]
+    if missing:
+        return "the engine toolchain is not built (missing " + ", ".join(missing) + "): run make tools"
+    return None
+
+
+def docker_provider_built() -> bool:
+    return _find("pulumi-resource-docker", toolchain_path()) is not None
+
+
+def engine_env(pulumi_home: Path) -> dict[str, str]:
+    """The environment `tools/engine/env.sh` exports, with a Pulumi home of the suite's own."""
+    env = dict(os.environ, MBH_PULUMI_HOME=str(pulumi_home))
+    out = subprocess.run(
+        ["bash", "-c", f'eval "$(bash {ENV_SCRIPT})" && bash {PLUGINS_SCRIPT} >&2 && env -0'],
+        env=env, capture_output=True, text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"tools/engine/env.sh + plugins.sh failed: {out.stderr.strip()}")
+    pairs = (item.split("=", 1) for item in out.stdout.split("\0") if "=" in item)
+    return dict(pairs)
+
+
+class CommandFailed(AssertionError):
+    def __init__(self, args: Sequence[str], proc: subprocess.CompletedProcess[str]):
+        self.proc = proc
+        tail = "\n".join((proc.stdout + "\n" + proc.stderr).strip().splitlines()[-60:])
+        super().__init__(f"{' '.join(args)} exited {proc.returncode}:\n{tail}")
+
+
+def run(args: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None, check: bool = True,
+        timeout: float = 900, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(args), env=dict(env), cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, input=input)
+    if check and proc.returncode != 0:
+        raise CommandFailed(args, proc)
+    return proc
+
+
+@dataclass
+class LocalCluster:
+    """tools/local-cluster/cluster.sh with a state folder, name and port of its own."""
+
+    state: Path
+    port: int
+    env: Mapping[str, str]
+    name: str = "mbhealth-e2e"
+
+    def _script_env(self) -> dict[str, str]:
+        return dict(self.env, MBH_CLUSTER_STATE=str(self.state), MBH_CLUSTER_PORT=str(self.port),
+                    MBH_CLUSTER_NAME=self.name)
+
+    def start(self) -> None:
+        run(["bash", str(CLUSTER_SCRIPT), "start"], env=self._script_env(), timeout=600)
+
+    def stop(self) -> None:
+        run(["bash", str(CLUSTER_SCRIPT), "stop"], env=self._script_env(), check=False, timeout=300)
+
+    @property
+    def kubeconfig(self) -> Path:
+        out = run(["bash", str(CLUSTER_SCRIPT), "kubeconfig"], env=self._script_env())
+        return Path(out.stdout.strip())
+
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return run(["kubectl", "--kubeconfig", str(self.kubeconfig), *args], env=self.env, check=check,
+                   timeout=timeout)
+
+    def get(self, kind: str, name: str | None = None, namespace: str | None = None) -> dict[str, Any]:
+        args = ["get", kind, *([name] if name else []), "-o", "json"]
+        if namespace:
+            args += ["-n", namespace]
+        return json.loads(self.kubectl(*args).stdout)
+
+    def objects(self, namespace: str, kinds: Sequence[str]) -> list[dict[str, Any]]:
+        """Every object of `kinds` in `namespace` (plus the namespace itself when asked for)."""
+        items: list[dict[str, Any]] = []
+        for kind in kinds:
+            if kind == "namespaces":
+                got = self.kubectl("get", "namespace", namespace, "-o", "json", check=False)
+                if got.returncode == 0:
+                    items.append(json.loads(got.stdout))
+                continue
+            items += self.get(kind, namespace=namespace)["items"]
+        return items
+
+
+def copy_checkout(dest: Path) -> Path:
+    """The working tree as it is (tracked + untracked, not ignored files), with the venv linked."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO_ROOT / rel
+        if not src.exists() or src.is_dir():
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    (dest / ".venv").symlink_to(REPO_ROOT / ".venv")
+    return dest
+
+
+@dataclass
+class Stack:
+    """One stack of a project copy, with its own state backend; every call runs the real CLI."""
+
+    project: Path
+    name: str
+    env: dict[str, str]
+    passphrase: str
+    log: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        state = self.project.parent / f"state-{self.project.name}"
+        state.mkdir(exist_ok=True)
+        self.env = dict(self.env, PULUMI_BACKEND_URL=f"file://{state}", PULUMI_CONFIG_PASSPHRASE=self.passphrase)
+        self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+
+    def pulumi(self, *args: str, check: bool = True, timeout: float = 1200,
+               env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full = ["pulumi", *args, "--non-interactive"]
+        started = time.monotonic()
+        proc = run(full, env={**self.env, **(env or {})}, cwd=self.project, check=False, timeout=timeout)
+        self.log.append(f"$ {' '.join(full)}  # rc={proc.returncode} in {time.monotonic() - started:.1f}s")
+        if check and proc.returncode != 0:
+            raise CommandFailed(full, proc)
+        return proc
+
+    def init(self) -> None:
+        self.pulumi("stack", "select", "--create", self.name)
+
+    def config_set(self, key: str, value: str, *, secret: bool = False, path: bool = False) -> None:
+        args = ["config", "set", "--stack", self.name, *(["--secret"] if secret else []),
+                *(["--path"] if path else []), key]
+        proc = run(["pulumi", *args, "--non-interactive"], env=self.env, cwd=self.project, input=value + "\n",
+                   check=False)
+        if proc.returncode != 0:
+            raise CommandFailed(["pulumi", *args], proc)
+
+    def up(self, *extra: str, check: bool = True, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up", "--stack", self.name, "--yes", "--skip-preview", *extra, check=check,
+                           timeout=timeout)
+
+    def preview(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("preview", "--stack", self.name, "--diff", *extra, check=check)
+
+    def destroy(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("destroy", "--stack", self.name, "--yes", "--skip-preview", *extra, check=check)
+
+    def outputs(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        args = ["stack", "output", "--stack", self.name, "--json", *(["--show-secrets"] if show_secrets else [])]
+        return json.loads(self.pulumi(*args).stdout or "{}")
+
+    def export(self) -> dict[str, Any]:
+        """The stack's state as the engine stored it (`pulumi stack export`)."""
+        return json.loads(self.pulumi("stack", "export", "--stack", self.name).stdout)
+
+    def resources(self) -> list[dict[str, Any]]:
+        return self.export()["deployment"].get("resources") or []
+
+    def state_files_text(self) -> str:
+        """Every byte the backend wrote for this project (state, history, backups), as text."""
+        chunks = []
+        for path in sorted(self.state_dir.rglob("*")):
+            if path.is_file():
+                chunks.append(path.read_bytes().decode("utf-8", "replace"))
+        return "\n".join(chunks)
