@@ -13,6 +13,9 @@
 #                    passwords; its salt is committed); any other stack requires one
 #   MBH_PULUMI       auto (default: the `pulumi` on PATH, else the toolchain built by
 #                    `make tools`) | built (always the built toolchain)
+#   MBH_IMAGES       auto (default) | pulumi (pulumi-docker builds and pushes) | prebuilt (built by
+#                    scripts/prebuilt_images.py from the same specs, deployed by digest; auto picks
+#                    it for a built toolchain without the docker provider)
 #   MBH_BASE_IMAGES  JSON map {"python:3.11-slim": "<stand-in ref>", …}: base images to build on
 #                    instead of the public ones; with the local control plane it defaults to the
 #                    offline stand-ins (scripts/forge_bases.py), with KUBE_CONTEXT to none
@@ -30,7 +33,9 @@ say() { echo "stack: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 # --- the CLI -----------------------------------------------------------------------------------
+built_toolchain=""
 use_built() {
+  built_toolchain=1
   bash tools/engine/build.sh pulumi provider-kubernetes provider-random >&2
   [ -d tools/engine/provider-docker ] && [ -f tools/engine/provider-docker/build.sh ] \
     && bash tools/engine/build.sh provider-docker >&2
@@ -93,12 +98,39 @@ if [ "$action" = env ]; then
   exit 0
 fi
 
+# --- images: built by pulumi-docker, or prebuilt from the same specs ---------------------------
+# The built toolchain has no docker provider (its module is not served by the Go module proxy):
+# then the images are built and pushed by scripts/prebuilt_images.py from components/build_specs.py
+# and deployed by digest through a generated copy of the stack's config (--config-file), so the
+# tracked Pulumi.<stack>.yaml never changes. `up` and `preview` build (a code change shows as a
+# new digest); `down`, `refresh` and `outputs` reuse the last digests.
+images_mode=${MBH_IMAGES:-auto}
+if [ "$images_mode" = auto ]; then
+  images_mode=pulumi
+  if [ -n "$built_toolchain" ] && ! bash tools/engine/build.sh --print-path | tr ':' '\n' | grep -q '/provider-docker-'; then
+    images_mode=prebuilt
+  fi
+fi
+config_args=()
+case "$images_mode" in
+  pulumi) ;;
+  prebuilt)
+    generated=$repo/.pulumi-state/config/Pulumi.$STACK.yaml
+    reuse=--reuse
+    case "$action" in up|preview) reuse="" ;; esac
+    say "images: prebuilt from components/build_specs.py, deployed by digest ($generated)"
+    "$repo/.venv/bin/python" scripts/prebuilt_images.py --stack "$STACK" --out "$generated" $reuse >/dev/null
+    config_args=(--config-file "$generated")
+    ;;
+  *) die "MBH_IMAGES=$images_mode: expected auto, pulumi or prebuilt" ;;
+esac
+
 pulumi stack select --create "$STACK" >&2
 case "$action" in
-  up) exec pulumi up --stack "$STACK" --yes "$@" ;;
-  preview) exec pulumi preview --stack "$STACK" --diff "$@" ;;
-  down) exec pulumi destroy --stack "$STACK" --yes "$@" ;;
-  refresh) exec pulumi refresh --stack "$STACK" --yes "$@" ;;
+  up) exec pulumi up --stack "$STACK" "${config_args[@]}" --yes "$@" ;;
+  preview) exec pulumi preview --stack "$STACK" "${config_args[@]}" --diff "$@" ;;
+  down) exec pulumi destroy --stack "$STACK" "${config_args[@]}" --yes "$@" ;;
+  refresh) exec pulumi refresh --stack "$STACK" "${config_args[@]}" --yes "$@" ;;
   outputs) exec pulumi stack output --stack "$STACK" --json "$@" ;;
   *) die "unknown action $action: expected up, preview, down, refresh, outputs or env" ;;
 esac

@@ -12,6 +12,10 @@ status=0
 for name in kubernetes random docker; do
   version=$(sed -nE "s/^pulumi-$name==([0-9.]+).*/\1/p" "$reqs")
   [ -n "$version" ] || continue
+  if [ ! -f "$here/provider-$name/build.sh" ]; then
+    echo "plugins: resource $name is not buildable here (tools/engine/provider-$name/README.md)" >&2
+    continue
+  fi
   bin=""
   IFS=: read -r -a entries <<<"$path"
   for e in "${entries[@]}"; do
