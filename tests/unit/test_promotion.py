@@ -73,7 +73,7 @@ def test_a_referenced_stack_without_pinned_images_fails_the_update():
     [
         ({"source": "digests", "digests": {**DEV_IMAGES, "frontend": "ghcr.io/x/frontend:1.0"}}, "images.digests.frontend",
          "pinned by digest"),
-        ({"source": "digests", "digests": {"backend": DEV_IMAGES["backend"]}}, "images.digests.frontend", "got None"),
+        ({"source": "digests", "digests": {"backend": DEV_IMAGES["backend"]}}, "images.digests.frontend", "missing"),
         ({"source": "digests", "digests": {**DEV_IMAGES, "worker": DEV_IMAGES["backend"]}}, "images.digests.worker",
          "unknown image"),
         ({"source": "digests", "digests": {**DEV_IMAGES, "backend": "localhost:5000/mbhealth/backend@sha256:" + "c" * 64}},
