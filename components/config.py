@@ -27,7 +27,6 @@ import platform as host
 import re
 import types
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Callable, ClassVar, Literal, Mapping, Optional, Union, get_args, get_origin
 from urllib.parse import urlsplit
