@@ -554,7 +554,9 @@ def _report(problems: _Problems, top: str, tp: Any, error: ValidationError,
             example = scalar.text if scalar and scalar.text else "..."
             problems.add(key, f"got {got}", f'{form}, as text in quotes: {loc[-1] if loc else top}: "{example}"')
             continue
-        if kind == "literal_error":
+        if value is None and kind != "literal_error":
+            problems.add(key, "got nothing (an empty value)", form)
+        elif kind == "literal_error":
             problems.add(key, f"got {_shown(value)}", form)
         elif kind == "value_error":
             problems.add(key, str(item["ctx"]["error"]), form)
@@ -830,6 +832,9 @@ def _read_services(problems: _Problems, value: dict, written: Mapping[tuple[str,
 def _read_data(problems: _Problems, settings: Optional[DataServicesSettings], raw: RawConfig,
                secrets: Mapping[str, pulumi.Output[str]], stack: str) -> Optional[InClusterDataConfig | ExternalDataConfig]:
     if settings is None:
+        written = raw.values.get("dataServices")
+        if isinstance(written, dict) and written.get("mode") == "external":
+            _external_secrets(problems, raw, stack)  # reported with the other problems of dataServices
         return None
     given = settings.model_fields_set
     if settings.mode == "in-cluster":
@@ -851,15 +856,19 @@ def _read_data(problems: _Problems, settings: Optional[DataServicesSettings], ra
         if name in given:
             problems.add(f"dataServices.{alias}", "has no effect with mode external (no PostgreSQL or Redis runs "
                          "in the namespace)", "it only with mode in-cluster; remove it")
+    _external_secrets(problems, raw, stack)
+    if problems.has("databaseUrl") or problems.has("redisUrl"):
+        return None
+    return ExternalDataConfig(database_url=secrets["databaseUrl"], redis_url=secrets["redisUrl"],
+                              egress_cidr=settings.egress_cidr or "0.0.0.0/0")
+
+
+def _external_secrets(problems: _Problems, raw: RawConfig, stack: str) -> None:
     scheme = {"databaseUrl": "postgresql://...", "redisUrl": "redis://... or rediss://..."}
     for key in ("databaseUrl", "redisUrl"):
         if key not in raw.secrets and key not in raw.plaintext_secret_keys:
             problems.add(key, "missing while dataServices.mode is external",
                          f"a secret URL ({scheme[key]}): {_secret_command(stack, key, '<url>')}")
-    if problems.has("databaseUrl") or problems.has("redisUrl"):
-        return None
-    return ExternalDataConfig(database_url=secrets["databaseUrl"], redis_url=secrets["redisUrl"],
-                              egress_cidr=settings.egress_cidr or "0.0.0.0/0")
 
 
 def _read_images(problems: _Problems, settings: Optional[ImagesSettings], registry: RegistryConfig) -> ImageSource:

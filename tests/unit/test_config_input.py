@@ -348,3 +348,16 @@ def test_platform_follows_the_host_unless_set(monkeypatch, tmp_path):
     assert {r.inputs["build"]["platform"] for r in prod.resources if r.type == "docker:index/image:Image"} == {"linux/amd64"}
     monkeypatch.setattr(config.host, "machine", lambda: "riscv64")
     assert "machine's architecture 'riscv64'" in problem("dev", stack_file(tmp_path, "dev"), "platform")
+
+
+def test_missing_external_secrets_are_reported_beside_other_data_service_problems(tmp_path):
+    path = stack_file(tmp_path, "prod", ("egressCidr: 10.0.0.0/8", "egressCidr: ten-dot-oh"))
+    secrets = {k: v for k, v in SYNTH_SECRETS["prod"].items() if k not in ("databaseUrl", "redisUrl")}
+    keys = sorted(p.split(": ", 1)[0] for p in problems("prod", path, secrets=secrets))
+    assert keys == ["mbhealth:dataServices.egressCidr", "mbhealth:databaseUrl", "mbhealth:redisUrl"]
+
+
+def test_an_empty_object_setting_says_so(tmp_path):
+    path = stack_file(tmp_path, "dev", ("  mbhealth:ingress:\n    host: mbhealth.localtest.me\n    className: nginx\n",
+                                        "  mbhealth:ingress:\n"))
+    assert "got nothing (an empty value)" in problem("dev", path, "ingress")
