@@ -83,7 +83,7 @@ diff: $(SYNTH_STAMP) ## Manifest diff of the working tree against git ref BASE f
 
 lint: venv ## ruff (Python), yamllint (stack files, workflows), hadolint (Dockerfiles)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/yamllint -s .
+	$(VENV)/bin/yamllint -s $$(git ls-files '*.yaml' '*.yml')
 	$(VENV)/bin/hadolint $$(git ls-files '*Dockerfile*')
 
 stack-select: venv
