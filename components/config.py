@@ -44,6 +44,7 @@ from components.stack_file import (
     describe_written,
     engine_string,
     load_stack_file,
+    resolve_plain,
     same_value,
 )
 
@@ -230,6 +231,8 @@ class StackConfig:
     images: ImageSource = field(default_factory=ImageSource)
     backend_variant: str = "slim"  # key of build_specs.BACKEND_VARIANTS
     secret_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)
+    # Settings that are valid but do nothing in this stack: logged loudly, not fatal.
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -576,8 +579,6 @@ def _reinterpreted_numbers(problems: _Problems, top: str, tp: Any,
     for path, scalar in written.items():
         if path[0] != top or scalar.kind not in ("int", "float") or problems.has(_key(path)):
             continue
-        from components.stack_file import resolve_plain
-
         _, value = resolve_plain(scalar.text)
         try:
             canonical = engine_string(value)
@@ -778,6 +779,14 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
                      "one of " + ", ".join(PLATFORMS))
         platform = PLATFORMS[0]
 
+    warnings = []
+    if images.mode != "build":
+        # Promoted images are what they are: a stack that sometimes builds keeps these set.
+        for key in ("platform", "backendVariant"):
+            if key in raw.values:
+                warnings.append(f"{PROJECT}:{key}: has no effect with images.source {images.mode} "
+                                "(nothing is built; the promoted images are deployed as they are)")
+
     ingress_settings: Optional[IngressSettings] = settings.get("ingress")
     if problems.lines:
         raise ConfigError(problems.lines)
@@ -801,6 +810,7 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
         images=images,
         backend_variant=settings["backendVariant"],
         secret_key=secrets.get("secretKey"),
+        warnings=tuple(warnings),
     )
 
 
@@ -974,4 +984,7 @@ def load_stack_config(stack_file: Optional[Path] = None) -> StackConfig:
             parsed = load_stack_file(path)
         except StackFileError as error:
             raise ConfigError([str(error)]) from None
-    return read_stack_config(raw_config(stack, config, secret_keys, parsed))
+    typed = read_stack_config(raw_config(stack, config, secret_keys, parsed))
+    for warning in typed.warnings:
+        pulumi.log.warn(warning)
+    return typed

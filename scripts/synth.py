@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -149,6 +150,12 @@ class Registered:
     @property
     def object_name(self) -> str:
         return self.outputs.get("metadata", {}).get("name", "")
+
+
+# What the program logs to the engine (pulumi.log): synth reports the config warnings itself.
+_ENGINE_LOG = logging.getLogger("mbhealth.synth.engine")
+_ENGINE_LOG.addHandler(logging.NullHandler())
+_ENGINE_LOG.propagate = False
 
 
 def stand_in_stack_outputs(stack: str) -> dict[str, Any]:
@@ -472,7 +479,7 @@ def synthesize(
     mocks = SynthMocks(stack_outputs)
     monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # a fresh root stack for every run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=_ENGINE_LOG)
     pulumi.runtime.set_all_config(config, secret_keys=[f"{PROJECT}:{key}" for key in secret_values])
     program = load_program()
 
@@ -480,15 +487,22 @@ def synthesize(
 
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
+    loaded = []
+
+    def run() -> None:
+        loaded.append(load_stack_config(stack_file=path))
+        program.deploy(loaded[0])
+
     try:
-        _sync_await(run_pulumi_func(lambda: program.deploy(load_stack_config(stack_file=path))))
+        _sync_await(run_pulumi_func(run))
     except Exception as error:
         # Lets callers check that a failure happened before anything was created.
         error.registered_before_failure = list(monitor.registered)  # type: ignore[attr-defined]
         raise
     root = settings.get_root_resource()
     exports = {name: _resolve(value) for name, value in (root.outputs if root else {}).items()}
-    return SynthResult(stack=stack, resources=monitor.registered, exports=exports, notes=list(mocks.notes))
+    notes = [f"warning: {w}" for w in loaded[0].warnings] + list(mocks.notes)
+    return SynthResult(stack=stack, resources=monitor.registered, exports=exports, notes=notes)
 
 
 def _resolve(value: Any) -> Any:
@@ -597,7 +611,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     paths = write_manifests(result, out_dir)
     elapsed = time.perf_counter() - started
     for note in result.notes:
-        print(f"synth {args.stack}: note: {note}")
+        print(f"synth {args.stack}: {note if note.startswith('warning: ') else 'note: ' + note}")
     print(f"synth {args.stack}: {len(paths)} Kubernetes objects -> {_relative(out_dir)} ({elapsed:.1f}s)")
     return 0
 

@@ -361,3 +361,20 @@ def test_an_empty_object_setting_says_so(tmp_path):
     path = stack_file(tmp_path, "dev", ("  mbhealth:ingress:\n    host: mbhealth.localtest.me\n    className: nginx\n",
                                         "  mbhealth:ingress:\n"))
     assert "got nothing (an empty value)" in problem("dev", path, "ingress")
+
+
+def test_build_settings_without_a_build_are_a_loud_warning(tmp_path):
+    """prod keeps `platform` for the builds it may do; promoted digests build nothing."""
+    import subprocess
+    import sys
+
+    digests = {"backend": "ghcr.io/mbhealth/mbhealth/backend@sha256:" + "a" * 64,
+               "frontend": "ghcr.io/mbhealth/mbhealth/frontend@sha256:" + "b" * 64}
+    result = synthesize("prod", overrides={"images": {"source": "digests", "digests": digests}})
+    assert "warning: mbhealth:platform: has no effect with images.source digests" in result.notes[0]
+    path = stack_file(tmp_path, "prod", append="  mbhealth:images:\n    source: digests\n    digests:\n"
+                      f"      backend: {digests['backend']}\n      frontend: {digests['frontend']}\n")
+    run = subprocess.run([sys.executable, "scripts/synth.py", "--stack", "prod", "--stack-file", str(path), "--out",
+                          str(tmp_path / "out")], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    assert "mbhealth:platform: has no effect with images.source digests" in run.stdout + run.stderr
