@@ -41,6 +41,11 @@ class SynthObject:
 class Synth:
     objects: dict[str, SynthObject]
     notes: list[str]
+    indexed: bool = True  # identities from objects.json (else derived from the manifests)
+
+    def by_name(self) -> dict[str, SynthObject]:
+        """Identities both an old and a new synth can derive: kind/namespace/name less the auto-name suffix."""
+        return {_fallback_identity(o.file, o.text): o for o in self.objects.values()}
 
 
 def _fallback_identity(file: str, text: str) -> str:
@@ -67,7 +72,7 @@ def read_synth(out: Path) -> Synth:
             objects[logical] = SynthObject(logical, path.name, path.stem, text)
     notes_file = out / "NOTES.txt"
     notes = notes_file.read_text().splitlines() if notes_file.exists() else []
-    return Synth(objects, notes)
+    return Synth(objects, notes, indexed=index_file.exists())
 
 
 def synth_tree(tree: Path, stack: str, out: Path) -> Synth:
@@ -155,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {args.stack}: {args.base} -> {WORKING_TREE} (offline synth; secrets redacted)")
     for note in dict.fromkeys(base.notes + head.notes):
         print(f"# {note.split(': ', 1)[1] if note.startswith('synth ') else note}")
-    lines = diff(base.objects, head.objects, args.base)
+    if base.indexed and head.indexed:
+        lines = diff(base.objects, head.objects, args.base)
+    else:  # a base from before objects.json: pair both sides the way it can
+        lines = diff(base.by_name(), head.by_name(), args.base)
     if not lines:
         print(f"{args.stack}: no changes against {args.base}")
         return 0

@@ -126,3 +126,18 @@ def test_a_dockerfile_change_shows_in_the_diff(clone):
     assert run.returncode == 0, run.stderr
     assert "no changes" not in run.stdout
     assert "image: localhost:5000/mbhealth/backend@sha256:" in run.stdout
+
+
+def test_a_base_synthesized_before_objects_json_pairs_by_name_without_the_auto_name_suffix(tmp_path):
+    from scripts.manifest_diff import read_synth
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "07-mbhealth-job-migrate-1111aaaa.yaml").write_text(
+        "kind: Job\nmetadata:\n  name: migrate-1111aaaa\n  namespace: mbhealth\n")
+    (old / "08-mbhealth-deployment-backend.yaml").write_text(
+        "kind: Deployment\nmetadata:\n  name: backend\n  namespace: mbhealth\n")
+    synth = read_synth(old)
+    assert not synth.indexed
+    assert sorted(synth.objects) == ["Deployment/mbhealth/backend", "Job/mbhealth/migrate"]
+    assert sorted(synth.by_name()) == sorted(synth.objects)
