@@ -1,18 +1,37 @@
-# MBHealth delivery. `make help` lists the targets.
+# MBHealth delivery. `make help` lists the targets and the variables they take.
 SHELL := /bin/bash
-STACK ?= dev
-BASE ?= origin/main
+# Variables (`make <target> NAME=value`); `make help` shows them with their defaults.
+STACK_DEFAULT := dev
+BASE_DEFAULT := origin/main
+STACK ?= $(STACK_DEFAULT)
+BASE ?= $(BASE_DEFAULT)
+EXIT_CODE ?=
+REGISTRY_PORT ?= 5000
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-dev.txt $(wildcard apps/backend/requirements*.txt)
+# synth/diff need only the program's runtime: a small venv from requirements.txt alone,
+# installed by uv (requirements-bootstrap.txt) in seconds.
+SYNTH_VENV := $(VENV)/synth
+SYNTH_PY := $(SYNTH_VENV)/bin/python
+SYNTH_STAMP := $(SYNTH_VENV)/.installed
 export STACK
 
-.PHONY: help scan-venv frontend venv system-deps test test-unit synth diff tools cluster-local cluster-local-down up preview down cluster bench bench-images lint
+.PHONY: help scan-venv frontend venv synth-venv system-deps test test-unit synth diff tools cluster-local cluster-local-down up preview down cluster bench bench-images lint
 
-help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+help: ## List the targets and the variables they take
+	@echo "Targets:"
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F '\t' '{printf "  %-15s %s\n", $$1, $$2}'
+	@echo "Variables (make <target> NAME=value):"
+	@echo "  STACK=<stack>    the stack of synth, diff, preview, up (Pulumi.<stack>.yaml)   default: $(STACK_DEFAULT)"
+	@echo "  BASE=<git ref>   what make diff compares the working tree with                default: $(BASE_DEFAULT)"
+	@echo "  EXIT_CODE=1      make diff exits 1 when something changed (as git diff --exit-code)  default: unset"
+	@echo "  REGISTRY_PORT=<port>  make cluster's registry port (macOS 12+: 5000 is AirPlay's)  default: 5000"
+	@echo "  PYTHON=<python>  the interpreter the virtualenvs are made from                 default: python3"
+	@echo "  KUBE_CONTEXT=<context>  the cluster of up, preview, down (default: the local control plane)"
+	@echo "  PULUMI_ARGS=<args>  extra pulumi arguments for up, preview, down (e.g. --expect-no-changes)"
 
 $(VENV_STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,11 +64,29 @@ test: venv system-deps frontend scan-venv ## Run every test suite (mocks, apps, 
 test-unit: venv ## Only the Pulumi unit tests (mocks, seconds)
 	$(PY) -m pytest tests/unit
 
-synth: venv ## Write STACK's Kubernetes objects to build/manifests/STACK (no CLI, no cluster)
-	$(PY) scripts/synth.py --stack $(STACK)
+$(SYNTH_STAMP): requirements.txt requirements-bootstrap.txt
+	rm -rf $(SYNTH_VENV)
+	$(PYTHON) -m venv --without-pip $(SYNTH_VENV)
+	if $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+	  $(PYTHON) -m pip --python $(SYNTH_PY) install -q --disable-pip-version-check --no-compile -r requirements-bootstrap.txt; \
+	else \
+	  $(SYNTH_PY) -m ensurepip -q && $(SYNTH_PY) -m pip install -q --disable-pip-version-check --no-compile -r requirements-bootstrap.txt; \
+	fi
+	$(SYNTH_VENV)/bin/uv pip install -q --python $(SYNTH_PY) -r requirements.txt
+	touch $@
 
-diff: venv ## Manifest diff of STACK against git ref BASE
-	$(PY) scripts/manifest_diff.py --stack $(STACK) --base $(BASE)
+synth-venv: $(SYNTH_STAMP) ## The program's runtime only (.venv/synth, from requirements.txt): what synth and diff run in
+
+synth: $(SYNTH_STAMP) ## Write STACK's Kubernetes objects to build/manifests/STACK (no CLI, no cluster; digests are stand-ins)
+	$(SYNTH_PY) scripts/synth.py --stack $(STACK)
+
+diff: $(SYNTH_STAMP) ## Manifest diff of the working tree against git ref BASE for STACK (EXIT_CODE=1: exit 1 on changes)
+	$(SYNTH_PY) scripts/manifest_diff.py --stack $(STACK) --base $(BASE) $(if $(EXIT_CODE),--exit-code)
+
+lint: venv ## ruff (Python), yamllint (stack files, workflows), hadolint (Dockerfiles)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/yamllint -s $$(git ls-files '*.yaml' '*.yml')
+	$(VENV)/bin/hadolint $$(git ls-files '*Dockerfile*')
 
 # The real engine (tools/engine: built from Go modules, cached in ~/.cache/mbhealth/tools) and a
 # local control plane (tools/local-cluster: etcd, kube-apiserver, controller-manager, scheduler,
@@ -73,8 +110,8 @@ preview: venv ## pulumi preview --diff of STACK
 down: venv ## Destroy STACK's resources (the stack and its state stay)
 	bash scripts/stack.sh down $(PULUMI_ARGS)
 
-cluster: ## Create a kind cluster wired to a local registry on localhost:5000
-	bash scripts/kind-cluster.sh
+cluster: ## Create a kind cluster (context kind-mbhealth) wired to a local registry on localhost:REGISTRY_PORT
+	REGISTRY_PORT=$(REGISTRY_PORT) bash scripts/kind-cluster.sh
 
 bench: venv ## Benchmark synth and unit-suite times -> bench/synth.md
 	$(PY) scripts/bench_synth.py

@@ -1,39 +1,82 @@
-"""Stack configuration: read `pulumi.Config` once, validate everything, return frozen values.
+"""Stack configuration: read the stack's config once, validate everything, return frozen values.
 
 Components never read config themselves; they take the typed values built here.
-Every problem is reported at once, before any resource registers, as
+
+The schema is a set of pydantic models (strict types, unknown keys forbidden); their
+results become the frozen dataclasses the components take. Every problem is reported
+at once, before any resource registers, one line each:
 `mbhealth:<key>: <what is wrong>; expected <accepted form>`.
+
+Nothing a user writes is silently ignored or changed:
+- an unknown key, at any level, is an error naming the closest valid one;
+- a setting that is text (a tag, a name, a host) written as a YAML number, boolean or
+  empty value is refused with a "write it in quotes" hint, because YAML would have
+  changed it (`1.10` -> 1.1, `0123456` -> 42798, empty -> null);
+- a value with no effect (`replicas` beside `autoscaling`, `egressCidr` with in-cluster
+  data services) is an error;
+- a secret committed in plain text is refused with the `pulumi config set --secret` to run.
+`ConfigError` is a `pulumi.RunError`: under `pulumi up` it prints as those lines, no traceback.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import json
+import platform as host
 import re
+import types
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Callable, Mapping, Optional
+from pathlib import Path
+from typing import Annotated, Any, Callable, ClassVar, Literal, Mapping, Optional, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 import pulumi
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic.networks import IPvAnyNetwork
 
 from components.build_specs import BACKEND_VARIANTS, IMAGE_BUILDS
 from components.quantity import QUANTITY_FORM, parse_quantity
+from components.stack_file import (
+    StackFile,
+    StackFileError,
+    Written,
+    describe_written,
+    engine_string,
+    load_stack_file,
+    resolve_plain,
+    same_value,
+)
 
 PROJECT = "mbhealth"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 SERVICES = ("backend", "worker", "frontend")
-ENVIRONMENTS = ("development", "staging", "production")
+# The environments this project ships a stack for (Pulumi.dev.yaml, Pulumi.prod.yaml).
+ENVIRONMENTS = ("development", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DATA_SERVICE_MODES = ("in-cluster", "external")
 RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
+IMAGE_SOURCES = ("build", "digests", "stack")
+# Keys that hold credentials: only ever Pulumi secrets (`pulumi config set --secret`).
+SECRET_KEYS = ("secretKey", "databaseUrl", "redisUrl", "registryPassword")
+SECRET_KEY_MIN_LENGTH = 32
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")  # what the backend accepts
+REDIS_SCHEMES = ("redis", "rediss")
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]+)?$")
-_PLATFORM = re.compile(r"^linux/(amd64|arm64|arm/v7)$")
+_REPO_PATH = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_USERNAME = re.compile(r"^[^\s:/@]{1,255}$")
 PINNED_RE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@sha256:[0-9a-f]{64}$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
-IMAGE_SOURCES = ("build", "digests", "stack")
 _IMAGE_REPO = re.compile(r"^[a-z0-9][a-z0-9._-]*(?::[0-9]{1,5})?(/[a-z0-9][a-z0-9._-]*)*$")
+_URL_WITH_PASSWORD = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
+_HOST_ARCH = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64",
+              "armv7l": "linux/arm/v7", "armv7": "linux/arm/v7"}
+
+PINNED_FORM = "an image pinned by digest: <registry>/<repository>@sha256:<64 hex digits>"
 
 
 def versioned_image(ref: Any) -> bool:
@@ -48,7 +91,12 @@ def versioned_image(ref: Any) -> bool:
     if tag and (tag == "latest" or not _TAG.match(tag)):
         return False
     return bool(_IMAGE_REPO.match(repo)) and bool(tag or digest)
-PINNED_FORM = "an image pinned by digest: <registry>/<repository>@sha256:<64 hex digits>"
+
+
+def host_platform(machine: Optional[str] = None) -> Optional[str]:
+    """The image platform of this machine (an arm64 laptop builds linux/arm64), or None."""
+    return _HOST_ARCH.get((machine or host.machine()).lower())
+
 
 # Sizing every stack starts from; a stack overrides any field in `mbhealth:services`.
 SERVICE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
@@ -73,12 +121,20 @@ SERVICE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
-class ConfigError(ValueError):
-    """One or more stack config values are invalid; the message lists each key."""
+class ConfigError(pulumi.RunError, ValueError):
+    """One or more stack config values are invalid; the message lists each key.
+
+    A `pulumi.RunError`: the Python language host prints its message alone (no stack
+    trace), the way `make synth` prints it.
+    """
 
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------
+# The typed values the components take.
 
 
 @dataclass(frozen=True)
@@ -175,55 +231,404 @@ class StackConfig:
     images: ImageSource = field(default_factory=ImageSource)
     backend_variant: str = "slim"  # key of build_specs.BACKEND_VARIANTS
     secret_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)
+    # Settings that are valid but do nothing in this stack: logged loudly, not fatal.
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
 
 
-class _Reader:
-    """Collects problems instead of stopping at the first one."""
+# ---------------------------------------------------------------------------------------
+# The schema: pydantic models, strict, unknown keys forbidden. Each leaf carries its
+# accepted form (`Form`), which every message about it quotes.
 
-    def __init__(self, raw: Callable[[str], Any], secret: Callable[[str], Optional[pulumi.Output[str]]]):
-        self._raw = raw
-        self._secret = secret
-        self.problems: list[str] = []
 
-    def fail(self, key: str, problem: str, expected: str) -> None:
-        self.problems.append(f"{PROJECT}:{key}: {problem}; expected {expected}")
+class Form:
+    """The accepted form of a setting, as messages say it ("expected <text>")."""
 
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self._raw(key)
-        return default if value is None else value
+    def __init__(self, text: str):
+        self.text = text
 
-    def secret(self, key: str) -> Optional[pulumi.Output[str]]:
-        return self._secret(key)
 
-    def string(self, key: str, pattern: re.Pattern[str], expected: str, default: Optional[str] = None) -> str:
-        value = self.get(key, default)
-        if not isinstance(value, str) or not pattern.match(value):
-            self.fail(key, f"got {value!r}", expected)
-            return default or ""
+def _text(form: str, *checks: Callable[[str], Optional[str]]) -> Any:
+    """A setting that is text as written (never a YAML number), checked by `checks`."""
+
+    def validate(value: str) -> str:
+        for check in checks:
+            problem = check(value)
+            if problem:
+                raise ValueError(problem)
         return value
 
-    def choice(self, key: str, choices: tuple[str, ...], default: Optional[str] = None) -> str:
-        value = self.get(key, default)
-        if value not in choices:
-            self.fail(key, f"got {value!r}", "one of " + ", ".join(choices))
-            return default or choices[0]
-        return value
+    return Annotated[str, Strict(), AfterValidator(validate), Form(form)]
 
 
-def _integer(value: Any) -> Optional[int]:
-    """Config numbers may arrive as floats (Pulumi mocks) or strings; accept whole numbers only."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
+def _matches(pattern: re.Pattern[str]) -> Callable[[str], Optional[str]]:
+    return lambda value: None if pattern.match(value) else f"got {_shown(value)}"
+
+
+def _tag_problem(value: str) -> Optional[str]:
+    if value == "latest":
+        return "'latest' is not allowed (deploys must name a release)"
+    return None if _TAG.match(value) else f"got {_shown(value)}"
+
+
+def _registry_problem(value: str) -> Optional[str]:
+    """host[:port][/path]: a DNS name, localhost or an IP address; a port 1-65535; a lower-case path."""
+    address, _, path = value.partition("/")
+    hostname, _, port = address.rpartition(":") if ":" in address else (address, "", "")
+    if port and (not port.isdigit() or not 1 <= int(port) <= 65535):
+        return f"port {port!r} of {value!r} is not a number from 1 to 65535"
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        if not _DNS_NAME.match(hostname.lower()):
+            return f"got {_shown(value)}"
+    if path and not _REPO_PATH.match(path):
+        return f"path {path!r} of {value!r} is not a lower-case repository path"
+    return None
+
+
+_NETWORK = TypeAdapter(IPvAnyNetwork)
+
+
+def _cidr_problem(value: str) -> Optional[str]:
+    if "/" not in value:
+        return f"got {_shown(value)} (no prefix length)"
+    try:
+        _NETWORK.validate_python(value)
+    except ValidationError:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return f"got {_shown(value)}"
+        return f"{value!r} has host bits set (the network is {network})"
+    return None
+
+
+def _versioned_problem(value: str) -> Optional[str]:
+    return None if versioned_image(value) else f"got {_shown(value)}"
+
+
+def _quantity(value: Any) -> Any:
+    """A Kubernetes quantity above zero; a plain YAML number (cpu: 1) is taken as its text."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"got {_shown(value)}")
+    text = value if isinstance(value, str) else engine_string(value)
+    try:
+        amount = parse_quantity(text)
+    except ValueError:
+        raise ValueError(f"got {_shown(value)}") from None
+    if amount <= 0:
+        raise ValueError(f"got {_shown(value)}, not above zero")
+    return text
+
+
+DnsLabel = _text("a DNS label: lower-case letters, digits and '-', at most 63", _matches(_DNS_LABEL))
+DnsName = _text("a lower-case DNS name like app.example.com", _matches(_DNS_NAME))
+SecretName = _text("a Kubernetes Secret name: a lower-case DNS name like mbhealth-tls", _matches(_DNS_NAME))
+IngressClass = _text("an IngressClass name: a lower-case DNS name like nginx", _matches(_DNS_NAME))
+ImageTag = _text("a Docker tag: 1-128 of letters, digits, '_', '.', '-', e.g. 1.4.2 or a git SHA (never latest)",
+                 _tag_problem)
+RegistryServer = _text("a registry host with optional port (1-65535) and path, like localhost:5000 or ghcr.io/acme",
+                       _registry_problem)
+RegistryUser = _text("the registry user name (no spaces, ':', '/' or '@')", _matches(_USERNAME))
+Cidr = _text("an IPv4 or IPv6 network in CIDR notation, like 10.0.0.0/8", _cidr_problem)
+VersionedImage = _text("an image with a specific version tag or digest, like postgres:15.10-alpine (never latest)",
+                       _versioned_problem)
+PinnedImage = _text(PINNED_FORM, _matches(PINNED_RE))
+StackName = _text("a stack name like <org>/mbhealth/dev (whose `images` output is promoted)", _matches(_STACK_NAME))
+Quantity = Annotated[str, BeforeValidator(_quantity), Form(QUANTITY_FORM)]
+PositiveInt = Annotated[int, Strict(), Field(ge=1), Form("a whole number of at least 1")]
+Percent = Annotated[int, Strict(), Field(ge=1, le=100), Form("a whole number from 1 to 100")]
+
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    return Annotated[Literal[choices], Form("one of " + ", ".join(choices))]  # type: ignore[valid-type]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+    # How messages call a key this model does not know.
+    unknown: ClassVar[str] = "unknown key"
+
+
+class RegistrySettings(_Model):
+    server: RegistryServer
+    username: Optional[RegistryUser] = None
+
+
+class IngressSettings(_Model):
+    host: DnsName
+    class_name: IngressClass = Field("nginx", alias="className")
+    tls_secret_name: Optional[SecretName] = Field(None, alias="tlsSecretName")
+    controller_namespace: DnsLabel = Field("ingress-nginx", alias="controllerNamespace")
+
+
+class DataServicesSettings(_Model):
+    mode: _one_of(DATA_SERVICE_MODES)  # type: ignore[valid-type]
+    # in-cluster
+    postgres_storage: Optional[Quantity] = Field(None, alias="postgresStorage")
+    postgres_image: Optional[VersionedImage] = Field(None, alias="postgresImage")
+    redis_image: Optional[VersionedImage] = Field(None, alias="redisImage")
+    # external
+    egress_cidr: Optional[Cidr] = Field(None, alias="egressCidr")
+
+
+class ResourceSettings(_Model):
+    unknown: ClassVar[str] = "unknown resource"
+    cpu: Optional[Quantity] = None
+    memory: Optional[Quantity] = None
+    ephemeral_storage: Optional[Quantity] = Field(None, alias="ephemeral-storage")
+
+
+class AutoscalingSettings(_Model):
+    min_replicas: PositiveInt = Field(alias="minReplicas")
+    max_replicas: PositiveInt = Field(alias="maxReplicas")
+    cpu_utilization: Percent = Field(70, alias="cpuUtilization")
+
+
+class ServiceSettings(_Model):
+    replicas: Optional[PositiveInt] = None
+    requests: Optional[ResourceSettings] = None
+    limits: Optional[ResourceSettings] = None
+    tmp_size: Optional[Quantity] = Field(None, alias="tmpSize")
+    autoscaling: Optional[AutoscalingSettings] = None
+    min_available: Optional[PositiveInt] = Field(None, alias="minAvailable")
+
+
+class ServicesSettings(_Model):
+    unknown: ClassVar[str] = "unknown service"
+    backend: Optional[ServiceSettings] = None
+    worker: Optional[ServiceSettings] = None
+    frontend: Optional[ServiceSettings] = None
+
+
+class DigestsSettings(_Model):
+    unknown: ClassVar[str] = "unknown image"
+    backend: Optional[PinnedImage] = None
+    frontend: Optional[PinnedImage] = None
+
+
+class ImagesSettings(_Model):
+    source: _one_of(IMAGE_SOURCES) = "build"  # type: ignore[valid-type]
+    digests: Optional[DigestsSettings] = None
+    stack: Optional[StackName] = None
+
+
+class StackSettings(_Model):
+    """`mbhealth:<key>` of a stack file (the secrets are separate: SECRET_KEYS)."""
+
+    environment: _one_of(ENVIRONMENTS)  # type: ignore[valid-type]
+    namespace: DnsLabel
+    image_tag: ImageTag = Field(alias="imageTag")
+    registry: RegistrySettings
+    platform: Optional[_one_of(PLATFORMS)] = None  # type: ignore[valid-type]
+    log_level: _one_of(LOG_LEVELS) = Field("INFO", alias="logLevel")  # type: ignore[valid-type]
+    ingress: IngressSettings
+    data_services: DataServicesSettings = Field(
+        default_factory=lambda: DataServicesSettings(mode="in-cluster"), alias="dataServices")
+    services: ServicesSettings = Field(default_factory=ServicesSettings)
+    images: ImagesSettings = Field(default_factory=ImagesSettings)
+    backend_variant: _one_of(tuple(BACKEND_VARIANTS)) = Field("slim", alias="backendVariant")  # type: ignore[valid-type]
+
+
+# ---------------------------------------------------------------------------------------
+# Messages.
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: repr, with any URL password masked."""
+    text = repr(value)
+    return re.sub(r"(://[^/\s:@]*:)[^/\s@]+@", r"\1***@", text)
+
+
+def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
+    """Strip Optional and Annotated; return the bare type and the Annotated metadata."""
+    metadata: list[Any] = []
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            args = get_args(tp)
+            metadata.extend(args[1:])
+            tp = args[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp, metadata
+            tp = args[0]
+        else:
+            return tp, metadata
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _field(model: type[BaseModel], key: str) -> Any:
+    for name, info in model.model_fields.items():
+        if (info.alias or name) == key:
+            return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return None
+
+
+def keys_of(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _at(tp: Any, path: tuple[Any, ...]) -> tuple[Any, list[Any]]:
+    """The type (and its metadata) at `path` below `tp`; (None, []) past a leaf or an unknown key."""
+    for part in path:
+        bare, _ = _unwrap(tp)
+        if not _is_model(bare):
+            return None, []
+        tp = _field(bare, str(part))
+        if tp is None:
+            return None, []
+    return _unwrap(tp)
+
+
+def _form(tp: Any, path: tuple[Any, ...]) -> str:
+    bare, metadata = _at(tp, path)
+    forms = [m.text for m in metadata if isinstance(m, Form)]
+    if forms:
+        return forms[-1]
+    if _is_model(bare):
+        return "a map with " + ", ".join(keys_of(bare))
+    return "a valid value"
+
+
+def _expects_text(tp: Any, path: tuple[Any, ...]) -> bool:
+    bare, _ = _at(tp, path)
+    return bare is str or get_origin(bare) is Literal
+
+
+def did_you_mean(key: str, known: list[str]) -> Optional[str]:
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def _key(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+class _Problems:
+    """Collects one line per problem, at most one per key (the first found)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.keys: set[str] = set()
+
+    def add(self, key: str, problem: str, expected: str) -> None:
+        if key in self.keys:
+            return
+        self.keys.add(key)
+        self.lines.append(f"{PROJECT}:{key}: {problem}; expected {expected}")
+
+    def has(self, key: str) -> bool:
+        return key in self.keys or any(k.startswith(key + ".") for k in self.keys)
+
+
+def _report(problems: _Problems, top: str, tp: Any, error: ValidationError,
+            written: Mapping[tuple[str, ...], Written]) -> None:
+    for item in error.errors():
+        loc = tuple(str(part) for part in item["loc"])
+        path = (top, *loc)
+        key = _key(path)
+        kind, value = item["type"], item.get("input")
+        if kind == "extra_forbidden":
+            parent, _ = _at(tp, loc[:-1])
+            known = keys_of(parent) if _is_model(parent) else []
+            what = getattr(parent, "unknown", "unknown key")
+            guess = did_you_mean(loc[-1], known)
+            hint = f" (did you mean `{guess}`?)" if guess else ""
+            problems.add(key, f"{what}{hint}", "one of " + ", ".join(known))
+            continue
+        form = _form(tp, loc)
+        if kind == "missing":
+            problems.add(key, "missing", form)
+            continue
+        scalar = written.get(path)
+        if _expects_text(tp, loc) and not isinstance(value, str) and not isinstance(value, (dict, list)):
+            got = describe_written(scalar) if scalar and not scalar.is_text else (
+                "nothing (an empty value)" if value is None else f"{_shown(value)} (a {type(value).__name__})")
+            example = scalar.text if scalar and scalar.text else "..."
+            problems.add(key, f"got {got}", f'{form}, as text in quotes: {loc[-1] if loc else top}: "{example}"')
+            continue
+        if value is None and kind != "literal_error":
+            problems.add(key, "got nothing (an empty value)", form)
+        elif kind == "literal_error":
+            problems.add(key, f"got {_shown(value)}", form)
+        elif kind == "value_error":
+            problems.add(key, str(item["ctx"]["error"]), form)
+        elif isinstance(value, str) and not _expects_text(tp, loc):
+            problems.add(key, f"got {_shown(value)} (text)", f"{form}, written without quotes")
+        elif isinstance(value, (dict, list)) and not _is_model(_at(tp, loc)[0]):
+            problems.add(key, f"got a {'map' if isinstance(value, dict) else 'list'}", form)
+        elif _is_model(_at(tp, loc)[0]) and not isinstance(value, dict):
+            problems.add(key, f"got {_shown(value)}", form)
+        else:
+            problems.add(key, f"got {_shown(value)}", form)
+
+
+def _reinterpreted_numbers(problems: _Problems, top: str, tp: Any,
+                           written: Mapping[tuple[str, ...], Written]) -> None:
+    """A number YAML reads differently from how it was written (010 -> 8, 1.10 -> 1.1) is refused."""
+    for path, scalar in written.items():
+        if path[0] != top or scalar.kind not in ("int", "float") or problems.has(_key(path)):
+            continue
+        _, value = resolve_plain(scalar.text)
+        try:
+            canonical = engine_string(value)
+        except ValueError:
+            canonical = scalar.text + "?"
+        if canonical != scalar.text:
+            problems.add(_key(path), f"got {describe_written(scalar)}",
+                         f"{_form(tp, path[1:])}: write {canonical}, or the text in quotes")
+
+
+# ---------------------------------------------------------------------------------------
+# Reading.
+
+
+@dataclass(frozen=True)
+class RawConfig:
+    """The stack's config as the program received it, before validation."""
+
+    stack: str
+    values: Mapping[str, Any]  # mbhealth keys (no prefix) -> value as written (typed), secrets excluded
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)  # secret keys -> plaintext
+    plaintext_secret_keys: frozenset[str] = frozenset()  # SECRET_KEYS given in plain text
+    written: Mapping[tuple[str, ...], Written] = field(default_factory=dict)  # ("services", "backend", "replicas")
+    other_keys: tuple[str, ...] = ()  # keys of other namespaces ("kubernetes:context")
+    stack_file: str = ""  # for messages
+
+
+def _secret_command(stack: str, key: str, value: str = "<value>") -> str:
+    return f"pulumi config set --secret --stack {stack} {key} {value}"
+
+
+def _validate_secret(key: str, value: str) -> Optional[tuple[str, str]]:
+    """(problem, expected) for a malformed secret; never quotes the value."""
+    if key == "secretKey" and len(value) < SECRET_KEY_MIN_LENGTH:
+        return (f"{len(value)} characters (value hidden)",
+                f"a secret of at least {SECRET_KEY_MIN_LENGTH} random characters, e.g. $(openssl rand -hex 32)")
+    if key in ("databaseUrl", "redisUrl"):
+        schemes = POSTGRES_SCHEMES if key == "databaseUrl" else REDIS_SCHEMES
+        example = ("postgresql://user:password@host:5432/db" if key == "databaseUrl"
+                   else "rediss://:password@host:6380/0")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            return "not a valid URL (value hidden)", f"a URL like {example}"
+        if parts.scheme not in schemes or not parts.hostname:
+            return ("not a " + ("PostgreSQL" if key == "databaseUrl" else "Redis") + " URL (value hidden)",
+                    f"a URL with scheme {' or '.join(s + '://' for s in schemes)} and a host, like {example}")
+    if key == "registryPassword" and not value:
+        return "empty", "the registry token"
     return None
 
 
@@ -237,260 +642,349 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def _read_resources(r: _Reader, key: str, raw: Mapping[str, Any]) -> Resources:
-    parsed: dict[str, dict[str, Decimal]] = {}
-    texts: dict[str, dict[str, str]] = {}
-    for kind in ("requests", "limits"):
-        block = raw.get(kind)
-        if not isinstance(block, Mapping):
-            r.fail(f"{key}.{kind}", f"got {block!r}", "a map of " + ", ".join(RESOURCE_NAMES) + " to quantities")
-            block = {}
-        parsed[kind], texts[kind] = {}, {}
-        for name, value in block.items():
-            if name not in RESOURCE_NAMES:
-                r.fail(f"{key}.{kind}.{name}", "unknown resource", "one of " + ", ".join(RESOURCE_NAMES))
-                continue
-            try:
-                amount = parse_quantity(str(value) if isinstance(value, (int, float)) else value)
-            except ValueError:
-                r.fail(f"{key}.{kind}.{name}", f"got {value!r}", QUANTITY_FORM)
-                continue
-            if amount <= 0:
-                r.fail(f"{key}.{kind}.{name}", f"got {value!r}", "a quantity above zero")
-                continue
-            parsed[kind][name], texts[kind][name] = amount, str(value)
-        for name in RESOURCE_NAMES:
-            if block and name not in block:
-                r.fail(f"{key}.{kind}.{name}", "missing", QUANTITY_FORM)
-    for name, limit in parsed["limits"].items():
-        request = parsed["requests"].get(name)
-        if request is not None and limit < request:
-            r.fail(
-                f"{key}.limits.{name}",
-                f"limit {texts['limits'][name]!r} is below its request {texts['requests'][name]!r}",
-                "a limit at or above the request",
-            )
-    return Resources(requests=texts["requests"], limits=texts["limits"])
+def _service(problems: _Problems, name: str, override: Optional[ServiceSettings]) -> ServiceConfig:
+    key = f"services.{name}"
+    given = override.model_dump(by_alias=True, exclude_unset=True) if override else {}
+    raw = deep_merge(SERVICE_DEFAULTS[name], given)
+    requests, limits = dict(raw["requests"]), dict(raw["limits"])
+    for resource, limit in limits.items():
+        request = requests.get(resource)
+        if request is not None and parse_quantity(limit) < parse_quantity(request):
+            problems.add(f"{key}.limits.{resource}", f"limit {limit!r} is below its request {request!r}",
+                         "a limit at or above the request")
+    tmp_size = raw["tmpSize"]
+    if parse_quantity(tmp_size) > parse_quantity(limits["ephemeral-storage"]):
+        problems.add(f"{key}.tmpSize", f"{tmp_size!r} exceeds the ephemeral-storage limit {limits['ephemeral-storage']!r}",
+                     "a size at or below limits.ephemeral-storage")
+    autoscaling = None
+    if raw.get("autoscaling"):
+        a = raw["autoscaling"]
+        autoscaling = Autoscaling(a["minReplicas"], a["maxReplicas"], a.get("cpuUtilization", 70))
+        if autoscaling.min_replicas > autoscaling.max_replicas:
+            problems.add(f"{key}.autoscaling.minReplicas",
+                         f"minReplicas {autoscaling.min_replicas} is above maxReplicas {autoscaling.max_replicas}",
+                         "minReplicas at or below maxReplicas")
+        if "replicas" in given:
+            problems.add(f"{key}.replicas", "has no effect beside autoscaling (the HPA owns the replica count)",
+                         "either replicas or autoscaling.minReplicas/maxReplicas, not both: remove replicas")
+    replicas = raw["replicas"]
+    min_available = raw.get("minAvailable")
+    if min_available is not None:
+        floor = autoscaling.min_replicas if autoscaling else replicas
+        if min_available >= floor:
+            problems.add(f"{key}.minAvailable", f"got {min_available!r}",
+                         f"a whole number from 1 to {floor - 1} (below the replica count {floor})"
+                         if floor > 1 else f"no minAvailable while the replica count is {floor} "
+                         "(a PodDisruptionBudget would block every eviction)")
+            min_available = None
+    return ServiceConfig(name, replicas, Resources(requests=requests, limits=limits), tmp_size, autoscaling,
+                         min_available)
 
 
-def _read_autoscaling(r: _Reader, key: str, raw: Any) -> Optional[Autoscaling]:
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping):
-        r.fail(key, f"got {raw!r}", "a map with minReplicas, maxReplicas and cpuUtilization")
-        return None
-    values = {}
-    for name, default in (("minReplicas", None), ("maxReplicas", None), ("cpuUtilization", 70)):
-        number = _integer(raw.get(name, default))
-        if number is None or number < 1 or (name == "cpuUtilization" and number > 100):
-            accepted = "a whole number from 1 to 100" if name == "cpuUtilization" else "a whole number of at least 1"
-            r.fail(f"{key}.{name}", f"got {raw.get(name)!r}", accepted)
-            return None
-        values[name] = number
-    if values["minReplicas"] > values["maxReplicas"]:
-        r.fail(
-            f"{key}.minReplicas",
-            f"minReplicas {values['minReplicas']} is above maxReplicas {values['maxReplicas']}",
-            "minReplicas at or below maxReplicas",
-        )
-        return None
-    return Autoscaling(values["minReplicas"], values["maxReplicas"], values["cpuUtilization"])
+def read_stack_config(raw: RawConfig) -> StackConfig:
+    """Validate `raw` into the typed config; raise ConfigError listing every problem."""
+    problems = _Problems()
+    stack = raw.stack
+    in_file = f" in {raw.stack_file}" if raw.stack_file else ""
 
+    # Keys of our namespace that are not settings; near-misses of the namespace itself.
+    known = keys_of(StackSettings)
+    for key in sorted(raw.values):
+        if key not in known and key not in SECRET_KEYS:
+            guess = did_you_mean(key, known + list(SECRET_KEYS))
+            hint = f" (did you mean `{guess}`?)" if guess else ""
+            problems.add(key, f"unknown key{hint}", "one of " + ", ".join(known + list(SECRET_KEYS)))
+    for other in raw.other_keys:
+        namespace, _, key = other.partition(":")
+        if namespace != PROJECT and difflib.SequenceMatcher(None, namespace.lower(), PROJECT).ratio() >= 0.75:
+            problems.lines.append(f"{other}: unknown namespace {namespace!r} (did you mean `{PROJECT}:{key}`?); "
+                                  f"expected {PROJECT}:<key> for this project's settings")
 
-def _read_services(r: _Reader) -> dict[str, ServiceConfig]:
-    overrides = r.get("services", {})
-    if not isinstance(overrides, Mapping):
-        r.fail("services", f"got {overrides!r}", "a map from service name (" + ", ".join(SERVICES) + ") to settings")
-        overrides = {}
-    for unknown in sorted(set(overrides) - set(SERVICES)):
-        r.fail(f"services.{unknown}", "unknown service", "one of " + ", ".join(SERVICES))
-    services = {}
-    for name in SERVICES:
-        key = f"services.{name}"
-        raw = deep_merge(SERVICE_DEFAULTS[name], overrides.get(name) or {})
-        replicas = _integer(raw.get("replicas"))
-        if replicas is None or replicas < 1:
-            r.fail(f"{key}.replicas", f"got {raw.get('replicas')!r}", "a whole number of at least 1")
-            replicas = 1
-        resources = _read_resources(r, key, raw)
-        tmp_size = raw.get("tmpSize")
+    # Secrets: only ever Pulumi secrets; a URL with a password anywhere else is one too.
+    for key in sorted(raw.plaintext_secret_keys):
+        problems.add(key, f"committed in plain text{in_file}",
+                     f"a secret: run `{_secret_command(stack, key)}` (it replaces the plain value)")
+
+    def scan(value: Any, path: tuple[str, ...]) -> None:
+        if isinstance(value, str) and _URL_WITH_PASSWORD.search(value):
+            target = f"--path '{_key(path)}'" if len(path) > 1 else path[0]
+            problems.add(_key(path), f"a URL with a password in plain text{in_file}",
+                         "no credentials in plain config; keep them in a secret: "
+                         f"`pulumi config set --secret --stack {stack} {target} <value>`")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                scan(v, (*path, str(k)))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                scan(v, (*path, str(i)))
+
+    for key, value in raw.values.items():
+        scan(value, (key,))
+
+    secrets: dict[str, pulumi.Output[str]] = {}
+    for key, value in raw.secrets.items():
+        bad = _validate_secret(key, value)
+        if bad:
+            problems.add(key, *bad)
+        secrets[key] = pulumi.Output.secret(value)
+
+    # Each setting on its own, so that one bad key does not hide another's problems.
+    settings: dict[str, Any] = {}
+    for name, info in StackSettings.model_fields.items():
+        key = info.alias or name
+        tp = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        if key not in raw.values:
+            if info.is_required():
+                problems.add(key, "missing", _form(StackSettings, (key,)))
+            elif key == "services":
+                settings[key] = _read_services(problems, {}, raw.written)
+            else:
+                settings[key] = info.get_default(call_default_factory=True)
+            continue
+        value = raw.values[key]
+        if key == "services" and isinstance(value, dict):
+            settings[key] = _read_services(problems, value, raw.written)
+            continue
         try:
-            tmp_bytes = parse_quantity(tmp_size)
-            limit = resources.limits.get("ephemeral-storage")
-            if limit is not None and tmp_bytes > parse_quantity(limit):
-                r.fail(f"{key}.tmpSize", f"{tmp_size!r} exceeds the ephemeral-storage limit {limit!r}",
-                       "a size at or below limits.ephemeral-storage")
-        except ValueError:
-            r.fail(f"{key}.tmpSize", f"got {tmp_size!r}", QUANTITY_FORM)
-        autoscaling = _read_autoscaling(r, f"{key}.autoscaling", raw.get("autoscaling"))
-        min_available = raw.get("minAvailable")
-        if min_available is not None:
-            min_available = _integer(min_available)
-            floor = autoscaling.min_replicas if autoscaling else replicas
-            if min_available is None or min_available < 1 or min_available >= floor:
-                r.fail(f"{key}.minAvailable", f"got {raw.get('minAvailable')!r}",
-                       f"a whole number from 1 to {floor - 1} (below the replica count {floor})")
-                min_available = None
-        services[name] = ServiceConfig(name, replicas, resources, str(tmp_size), autoscaling, min_available)
+            settings[key] = TypeAdapter(tp).validate_python(value)
+        except ValidationError as error:
+            _report(problems, key, tp, error, raw.written)
+        _reinterpreted_numbers(problems, key, tp, raw.written)
+
+    environment = settings.get("environment", "development")
+    production = environment == "production"
+
+    # Registry and its credentials.
+    registry_settings: Optional[RegistrySettings] = settings.get("registry")
+    username = registry_settings.username if registry_settings else None
+    password = secrets.get("registryPassword")
+    if username and "registryPassword" not in raw.secrets and "registryPassword" not in raw.plaintext_secret_keys:
+        problems.add("registryPassword", "missing while registry.username is set",
+                     f"a secret: {_secret_command(stack, 'registryPassword', '<token>')}")
+    if "registryPassword" in raw.secrets and registry_settings and not username:
+        problems.add("registry.username", "missing while registryPassword is set", "the registry user name")
+    registry = RegistryConfig(server=registry_settings.server if registry_settings else "", username=username,
+                              password=password)
+
+    if "secretKey" not in raw.secrets and "secretKey" not in raw.plaintext_secret_keys and production:
+        problems.add("secretKey", "missing in a production stack",
+                     f"a secret of at least {SECRET_KEY_MIN_LENGTH} random characters: "
+                     f"{_secret_command(stack, 'secretKey', '$(openssl rand -hex 32)')}")
+    data = _read_data(problems, settings.get("data_services") or settings.get("dataServices"), raw, secrets, stack)
+    images = _read_images(problems, settings.get("images"), registry)
+
+    platform = settings.get("platform") or host_platform()
+    if platform is None:
+        problems.add("platform", f"not set, and this machine's architecture {host.machine()!r} has no image platform",
+                     "one of " + ", ".join(PLATFORMS))
+        platform = PLATFORMS[0]
+
+    warnings = []
+    if images.mode != "build":
+        # Promoted images are what they are: a stack that sometimes builds keeps these set.
+        for key in ("platform", "backendVariant"):
+            if key in raw.values:
+                warnings.append(f"{PROJECT}:{key}: has no effect with images.source {images.mode} "
+                                "(nothing is built; the promoted images are deployed as they are)")
+
+    ingress_settings: Optional[IngressSettings] = settings.get("ingress")
+    if problems.lines:
+        raise ConfigError(problems.lines)
+    assert ingress_settings is not None
+    return StackConfig(
+        stack=stack,
+        environment=environment,
+        namespace=settings["namespace"],
+        registry=registry,
+        image_tag=settings["imageTag"],
+        platform=platform,
+        log_level=settings["logLevel"],
+        ingress=IngressConfig(
+            host=ingress_settings.host,
+            class_name=ingress_settings.class_name,
+            tls_secret_name=ingress_settings.tls_secret_name,
+            controller_namespace=ingress_settings.controller_namespace,
+        ),
+        data=data,  # type: ignore[arg-type]
+        services=settings["services"],
+        images=images,
+        backend_variant=settings["backendVariant"],
+        secret_key=secrets.get("secretKey"),
+        warnings=tuple(warnings),
+    )
+
+
+def _read_services(problems: _Problems, value: dict, written: Mapping[tuple[str, ...], Written]) -> dict[str, ServiceConfig]:
+    services = {}
+    for name in sorted(set(value) - set(SERVICES)):
+        guess = did_you_mean(name, list(SERVICES))
+        hint = f" (did you mean `{guess}`?)" if guess else ""
+        problems.add(f"services.{name}", f"unknown service{hint}", "one of " + ", ".join(SERVICES))
+    for name in SERVICES:
+        override = None
+        if value.get(name) is not None:
+            try:
+                override = ServiceSettings.model_validate(value[name])
+            except ValidationError as error:
+                _report(problems, f"services.{name}", ServiceSettings, error,
+                        {(f"services.{name}", *p[2:]): w for p, w in written.items() if p[:2] == ("services", name)})
+        elif name in value:
+            problems.add(f"services.{name}", "got nothing (an empty value)",
+                         "a map with " + ", ".join(keys_of(ServiceSettings)) + " (or leave the service out)")
+        if not problems.has(f"services.{name}"):
+            services[name] = _service(problems, name, override)
+    _reinterpreted_numbers(problems, "services", StackSettings.model_fields["services"].annotation, written)
+    if len(services) != len(SERVICES):
+        return {}
     return services
 
 
-def _read_registry(r: _Reader) -> RegistryConfig:
-    raw = r.get("registry")
-    if not isinstance(raw, Mapping):
-        r.fail("registry", f"got {raw!r}", "a map with server (host[:port][/path]) and optional username")
-        return RegistryConfig(server="")
-    server = raw.get("server")
-    if not isinstance(server, str) or not _REGISTRY.match(server):
-        r.fail("registry.server", f"got {server!r}", "a registry host with optional port and path, like localhost:5000 or ghcr.io/acme")
-        server = ""
-    username = raw.get("username")
-    password = r.secret("registryPassword")
-    if username and password is None:
-        r.fail("registryPassword", "missing while registry.username is set",
-               "a secret: pulumi config set --secret registryPassword <token>")
-    if password is not None and not username:
-        r.fail("registry.username", "missing while registryPassword is set", "the registry user name")
-    return RegistryConfig(server=server, username=username or None, password=password)
-
-
-def _read_data(r: _Reader) -> InClusterDataConfig | ExternalDataConfig:
-    raw = r.get("dataServices", {"mode": "in-cluster"})
-    if not isinstance(raw, Mapping):
-        r.fail("dataServices", f"got {raw!r}", "a map with mode (in-cluster or external)")
-        raw = {"mode": "in-cluster"}
-    mode = raw.get("mode")
-    if mode not in DATA_SERVICE_MODES:
-        r.fail("dataServices.mode", f"got {mode!r}", "one of " + ", ".join(DATA_SERVICE_MODES))
-        mode = "in-cluster"
-    if mode == "in-cluster":
-        storage = raw.get("postgresStorage", "1Gi")
-        try:
-            parse_quantity(storage)
-        except ValueError:
-            r.fail("dataServices.postgresStorage", f"got {storage!r}", QUANTITY_FORM)
-        images = {}
-        for key, default in (("postgresImage", "postgres:15.10-alpine"), ("redisImage", "redis:7.4.1-alpine")):
-            ref = raw.get(key, default)
-            if not versioned_image(ref):
-                r.fail(f"dataServices.{key}", f"got {ref!r}",
-                       "an image with a specific version tag or digest, like postgres:15.10-alpine (never latest)")
-            images[key] = ref
+def _read_data(problems: _Problems, settings: Optional[DataServicesSettings], raw: RawConfig,
+               secrets: Mapping[str, pulumi.Output[str]], stack: str) -> Optional[InClusterDataConfig | ExternalDataConfig]:
+    if settings is None:
+        written = raw.values.get("dataServices")
+        if isinstance(written, dict) and written.get("mode") == "external":
+            _external_secrets(problems, raw, stack)  # reported with the other problems of dataServices
+        return None
+    given = settings.model_fields_set
+    if settings.mode == "in-cluster":
+        for name, alias in (("egress_cidr", "egressCidr"),):
+            if name in given:
+                problems.add(f"dataServices.{alias}", "has no effect with mode in-cluster (PostgreSQL and Redis run "
+                             "in the namespace)", "it only with mode external; remove it")
+        for key in ("databaseUrl", "redisUrl"):
+            if key in raw.secrets:
+                problems.add(key, "has no effect with dataServices.mode in-cluster (the stack runs its own "
+                             "PostgreSQL and Redis)", f"no {key} secret: pulumi config rm --stack {stack} {key}")
         return InClusterDataConfig(
-            postgres_image=images["postgresImage"],
-            redis_image=images["redisImage"],
-            postgres_storage=storage,
+            postgres_image=settings.postgres_image or "postgres:15.10-alpine",
+            redis_image=settings.redis_image or "redis:7.4.1-alpine",
+            postgres_storage=settings.postgres_storage or "1Gi",
         )
-    urls = {}
-    for key, scheme in (("databaseUrl", "postgresql://..."), ("redisUrl", "redis://... or rediss://...")):
-        urls[key] = r.secret(key)
-        if urls[key] is None:
-            r.fail(key, "missing while dataServices.mode is external",
-                   f"a secret URL ({scheme}): pulumi config set --secret {key} <url>")
-    return ExternalDataConfig(
-        database_url=urls["databaseUrl"], redis_url=urls["redisUrl"],
-        egress_cidr=raw.get("egressCidr", "0.0.0.0/0"),
-    )
+    for name, alias in (("postgres_storage", "postgresStorage"), ("postgres_image", "postgresImage"),
+                        ("redis_image", "redisImage")):
+        if name in given:
+            problems.add(f"dataServices.{alias}", "has no effect with mode external (no PostgreSQL or Redis runs "
+                         "in the namespace)", "it only with mode in-cluster; remove it")
+    _external_secrets(problems, raw, stack)
+    if problems.has("databaseUrl") or problems.has("redisUrl"):
+        return None
+    return ExternalDataConfig(database_url=secrets["databaseUrl"], redis_url=secrets["redisUrl"],
+                              egress_cidr=settings.egress_cidr or "0.0.0.0/0")
 
 
-def _read_image_source(r: _Reader, registry: RegistryConfig) -> ImageSource:
-    raw = r.get("images", {"source": "build"})
-    if not isinstance(raw, Mapping):
-        r.fail("images", f"got {raw!r}", "a map with source (" + ", ".join(IMAGE_SOURCES) + ")")
+def _external_secrets(problems: _Problems, raw: RawConfig, stack: str) -> None:
+    scheme = {"databaseUrl": "postgresql://...", "redisUrl": "redis://... or rediss://..."}
+    for key in ("databaseUrl", "redisUrl"):
+        if key not in raw.secrets and key not in raw.plaintext_secret_keys:
+            problems.add(key, "missing while dataServices.mode is external",
+                         f"a secret URL ({scheme[key]}): {_secret_command(stack, key, '<url>')}")
+
+
+def _read_images(problems: _Problems, settings: Optional[ImagesSettings], registry: RegistryConfig) -> ImageSource:
+    if settings is None:
         return ImageSource()
-    mode = raw.get("source", "build")
-    if mode not in IMAGE_SOURCES:
-        r.fail("images.source", f"got {mode!r}", "one of " + ", ".join(IMAGE_SOURCES))
-        return ImageSource()
+    given = settings.model_fields_set
+    mode = settings.source
+    for other, needs in (("digests", "digests"), ("stack", "stack")):
+        if other in given and mode != needs:
+            problems.add(f"images.{other}", f"has no effect with source {mode}",
+                         f"it only with source {needs}; remove it")
     if mode == "digests":
-        digests = raw.get("digests")
-        if not isinstance(digests, Mapping):
-            r.fail("images.digests", f"got {digests!r}", "a map from " + ", ".join(IMAGE_BUILDS) + " to " + PINNED_FORM)
+        if settings.digests is None:
+            problems.add("images.digests", "missing while source is digests",
+                         "a map from " + ", ".join(IMAGE_BUILDS) + " to " + PINNED_FORM)
             return ImageSource()
-        for name in sorted(set(digests) - set(IMAGE_BUILDS)):
-            r.fail(f"images.digests.{name}", "unknown image", "one of " + ", ".join(IMAGE_BUILDS))
+        digests = settings.digests.model_dump(exclude_none=True)
         for name in IMAGE_BUILDS:
             ref = digests.get(name)
-            if not isinstance(ref, str) or not PINNED_RE.match(ref):
-                r.fail(f"images.digests.{name}", f"got {ref!r}", PINNED_FORM)
+            if ref is None:
+                problems.add(f"images.digests.{name}", "missing", PINNED_FORM)
             elif registry.server and ref.split("@")[0] != registry.repository(name):
                 # The cluster pulls from this stack's registry: copy the image there first
                 # (`skopeo copy --preserve-digests` / `crane copy`), keeping its digest.
-                r.fail(f"images.digests.{name}", f"{ref.split('@')[0]!r} is not this stack's repository",
-                       f"{registry.repository(name)}@sha256:<digest> (copy the image into the stack's registry first)")
-        return ImageSource(mode=mode, digests=dict(digests))
+                problems.add(f"images.digests.{name}", f"{ref.split('@')[0]!r} is not this stack's repository",
+                             f"{registry.repository(name)}@sha256:<digest> (copy the image into the stack's registry first)")
+        return ImageSource(mode=mode, digests=digests)
     if mode == "stack":
-        stack = raw.get("stack")
-        if not isinstance(stack, str) or not _STACK_NAME.match(stack):
-            r.fail("images.stack", f"got {stack!r}", "a stack name like <org>/mbhealth/dev (whose `images` output is promoted)")
+        if settings.stack is None:
+            problems.add("images.stack", "missing while source is stack",
+                         "a stack name like <org>/mbhealth/dev (whose `images` output is promoted)")
             return ImageSource()
-        return ImageSource(mode=mode, stack=stack)
+        return ImageSource(mode=mode, stack=settings.stack)
     return ImageSource()
 
 
-def read_stack_config(
+def raw_config(
     stack: str,
-    raw: Callable[[str], Any],
-    secret: Callable[[str], Optional[pulumi.Output[str]]],
-) -> StackConfig:
-    """Build the typed config from accessor functions; raise ConfigError listing every problem."""
-    r = _Reader(raw, secret)
-    environment = r.choice("environment", ENVIRONMENTS)
-    tag = r.get("imageTag")
-    if not isinstance(tag, str) or not tag or not _TAG.match(tag):
-        r.fail("imageTag", f"got {tag!r}", "a Docker tag: 1-128 of letters, digits, '_', '.', '-', e.g. 1.4.2 or a git SHA")
-        tag = ""
-    elif tag == "latest":
-        r.fail("imageTag", "'latest' is not allowed (deploys must name a release)", "a specific tag, e.g. 1.4.2 or a git SHA")
-    ingress_raw = r.get("ingress", {})
-    if not isinstance(ingress_raw, Mapping):
-        r.fail("ingress", f"got {ingress_raw!r}", "a map with host and optional className, tlsSecretName")
-        ingress_raw = {}
-    host = ingress_raw.get("host")
-    if not isinstance(host, str) or not _DNS_NAME.match(host):
-        r.fail("ingress.host", f"got {host!r}", "a lower-case DNS name like app.example.com")
-    ingress = IngressConfig(
-        host=host or "",
-        class_name=ingress_raw.get("className", "nginx"),
-        tls_secret_name=ingress_raw.get("tlsSecretName"),
-        controller_namespace=ingress_raw.get("controllerNamespace", "ingress-nginx"),
-    )
-    secret_key = r.secret("secretKey")
-    if secret_key is None and environment == "production":
-        r.fail("secretKey", "missing in a production stack",
-               "a secret of at least 32 random characters: pulumi config set --secret secretKey <value>")
-    registry = _read_registry(r)
-    config = StackConfig(
-        stack=stack,
-        environment=environment,
-        namespace=r.string("namespace", _DNS_LABEL, "a DNS label: lower-case letters, digits and '-', at most 63"),
-        registry=registry,
-        image_tag=tag,
-        platform=r.string("platform", _PLATFORM, "linux/amd64, linux/arm64 or linux/arm/v7", default="linux/amd64"),
-        log_level=r.choice("logLevel", LOG_LEVELS, default="INFO"),
-        ingress=ingress,
-        data=_read_data(r),
-        services=_read_services(r),
-        images=_read_image_source(r, registry),
-        backend_variant=r.choice("backendVariant", tuple(BACKEND_VARIANTS), default="slim"),
-        secret_key=secret_key,
-    )
-    if r.problems:
-        raise ConfigError(r.problems)
-    return config
+    config: Mapping[str, Any],
+    secret_keys: frozenset[str] | set[str],
+    stack_file: Optional[StackFile] = None,
+) -> RawConfig:
+    """Sort the program's config (every namespace, as the engine passed it) into a RawConfig.
 
-
-def load_stack_config(config: Optional[pulumi.Config] = None) -> StackConfig:
-    """Read this stack's `mbhealth:*` config (the program's one config read)."""
-    config = config or pulumi.Config(PROJECT)
-
-    def raw(key: str) -> Any:
-        text = config.get(key)
-        if text is not None and text.lstrip()[:1] in ("{", "["):
+    A value the stack file holds (and the engine passed unchanged) is taken as the file
+    wrote it: a number stays a number, an empty value is null. Anything else (set another
+    way) is taken as passed: text, or JSON for an object.
+    """
+    values: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    plaintext: set[str] = set()
+    written: dict[tuple[str, ...], Written] = {}
+    others = []
+    prefix = f"{PROJECT}:"
+    for full_key, text in config.items():
+        if not full_key.startswith(prefix):
+            others.append(full_key)
+            continue
+        key = full_key[len(prefix):]
+        if key in SECRET_KEYS:
+            if full_key in secret_keys:
+                secrets[key] = text if isinstance(text, str) else json.dumps(text)
+            else:
+                plaintext.add(key)
+            continue
+        if full_key in secret_keys:
+            continue  # a secret of a key we do not know: reported as unknown below, never read
+        if stack_file is not None and full_key in stack_file.values and same_value(text, stack_file.values[full_key]):
+            values[key] = stack_file.values[full_key]
+            written.update({(key, *p[1:]): w for p, w in stack_file.written.items() if p[0] == full_key})
+        elif isinstance(text, str) and text.lstrip()[:1] in ("{", "["):
             try:
-                return json.loads(text)
+                values[key] = json.loads(text)
             except ValueError:
-                return text  # reported by the reader as a value of the wrong form
-        return text
+                values[key] = text
+        else:
+            values[key] = text
+    for full_key in secret_keys:
+        key = full_key[len(prefix):] if full_key.startswith(prefix) else None
+        if key is not None and key not in SECRET_KEYS and full_key in config:
+            values.setdefault(key, "<secret>")
+    return RawConfig(stack=stack, values=values, secrets=secrets, plaintext_secret_keys=frozenset(plaintext),
+                     written=written, other_keys=tuple(sorted(others)),
+                     stack_file=stack_file.path.name if stack_file is not None else "")
 
-    return read_stack_config(pulumi.get_stack(), raw, config.get_secret)
+
+def stack_file_path(stack: str) -> Path:
+    return PROJECT_DIR / f"Pulumi.{stack}.yaml"
+
+
+def load_stack_config(stack_file: Optional[Path] = None) -> StackConfig:
+    """Read this stack's config (the program's one config read) and validate it."""
+    from pulumi.runtime import config as runtime_config
+
+    stack = pulumi.get_stack()
+    config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = {k for k in config if pulumi.runtime.is_config_secret(k)}
+    secret_keys |= set(runtime_config.get_config_secret_keys_env())
+    path = stack_file or stack_file_path(stack)
+    parsed = None
+    if path.exists():
+        try:
+            parsed = load_stack_file(path)
+        except StackFileError as error:
+            raise ConfigError([str(error)]) from None
+    typed = read_stack_config(raw_config(stack, config, secret_keys, parsed))
+    for warning in typed.warnings:
+        pulumi.log.warn(warning)
+    return typed

@@ -6,20 +6,33 @@ Library (used by the unit tests, the image suite and `make diff`) and CLI:
 
 The mocks stand in only for the Pulumi engine: they record every resource the
 program registers, with its inputs, parent and dependencies, and answer with
-deterministic outputs (an image's repoDigest is a hash of its build inputs, an
-auto-named object gets a suffix hashed from its content). Secret values are
-redacted in everything written to disk.
+deterministic outputs. Secret values are redacted in everything written to disk.
+
+What synth cannot know, it stands in for, and says so:
+- image digests are STAND-INS: sha256 of exactly what decides a rebuild (the Dockerfile,
+  the build context after .dockerignore, target, build args, platform), so they change
+  whenever a real build would, but they are not registry digests;
+- operator secrets (prod's URLs, keys, tokens) are obviously fake values, redacted;
+- with `images.source: stack`, the other stack's `images` output (no state backend
+  offline) is a stand-in unless given (`stack_outputs=`).
+
+The config reaches the program as the Pulumi CLI passes it: every value a string, built
+from the stack file by `components.stack_file` the way the CLI's Go YAML decoder does.
 """
 
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import hashlib
 import importlib.util
 import json
+import logging
 import os
+import re
+import shutil
+import stat
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +50,15 @@ from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
 from pulumi.runtime.sync_await import _sync_await  # noqa: E402
 
 from components.config import PROJECT, deep_merge  # noqa: E402
+from components.stack_file import StackFile, StackFileError, engine_string, engine_strings, load_stack_file  # noqa: E402
 
 SECRET_SIG_KEY = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
 SECRET_SIG = rpc._special_secret_sig
 REDACTED = "<redacted: pulumi secret>"
+STAND_IN_REGISTRY = "synth-stand-in.invalid"
+DIGEST_NOTE = ("image digests are stand-ins: sha256 of each build's Dockerfile, context (after .dockerignore), "
+               "target, build args and platform; they change whenever a real build would, "
+               "but they are not registry digests")
 MANIFEST_DIR = REPO_ROOT / "build" / "manifests"
 # Apply order (as Helm's): what others need comes first.
 KIND_ORDER = (
@@ -134,23 +152,48 @@ class Registered:
         return self.outputs.get("metadata", {}).get("name", "")
 
 
+# What the program logs to the engine (pulumi.log): synth reports the config warnings itself.
+_ENGINE_LOG = logging.getLogger("mbhealth.synth.engine")
+_ENGINE_LOG.addHandler(logging.NullHandler())
+_ENGINE_LOG.propagate = False
+
+
+def stand_in_stack_outputs(stack: str) -> dict[str, Any]:
+    """What synth answers for another stack's outputs: each image by a fake (but well-formed) digest."""
+    from components.build_specs import IMAGE_BUILDS
+
+    return {"images": {name: f"{STAND_IN_REGISTRY}/{PROJECT}/{name}@sha256:{_digest(['stand-in', stack, name])}"
+                       for name in IMAGE_BUILDS}}
+
+
 class SynthMocks(pulumi.runtime.Mocks):
     def __init__(self, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None):
         # Outputs of other stacks, by stack name, for StackReferences (promotion).
         self.stack_outputs = dict(stack_outputs or {})
+        self.notes: list[str] = []  # what this synth stood in for
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
         if args.typ == "pulumi:pulumi:StackReference":
             name = args.inputs["name"]
-            if name not in self.stack_outputs:
-                raise LookupError(f"synth: no outputs given for stack reference {name!r} (pass stack_outputs=)")
-            state.update(outputs=dict(self.stack_outputs[name]), secretOutputNames=[])
+            if name in self.stack_outputs:
+                outputs = dict(self.stack_outputs[name])
+            else:
+                # No state backend offline: stand in for the other stack's `images`, and say so.
+                outputs = stand_in_stack_outputs(name)
+                self.note(f"images.source is stack: stack {name!r} cannot be read offline; its `images` output is a "
+                          f"STAND-IN (fake digests, {STAND_IN_REGISTRY}), re-homed to this stack's registry")
+            state.update(outputs=outputs, secretOutputNames=[])
         elif args.typ == "docker:index/image:Image":
             repository = str(reveal(args.inputs["imageName"])).rsplit(":", 1)[0]
             build = reveal(args.inputs.get("build", {}))
-            state["repoDigest"] = f"{repository}@sha256:{_digest({'build': build, 'tree': _context_tree(build)})}"
+            state["repoDigest"] = f"{repository}@sha256:{rebuild_digest(build)}"
             state["baseImageName"] = reveal(args.inputs["imageName"])
+            self.note(DIGEST_NOTE)
         elif args.typ.startswith("random:"):
             state["result"] = "synth" + _digest([args.typ, args.name], 27)
         elif args.typ.startswith("kubernetes:"):
@@ -169,28 +212,79 @@ class SynthMocks(pulumi.runtime.Mocks):
         return {}
 
 
-def _context_tree(build: Mapping[str, Any]) -> str:
-    """Digest of the build context's files, honouring .dockerignore, as docker.Image does to decide on a rebuild."""
-    context = REPO_ROOT / str(build.get("context", "."))
-    if not context.is_dir():
-        return "missing"
-    ignore_file = context / ".dockerignore"
-    patterns = [
-        line.strip() for line in (ignore_file.read_text().splitlines() if ignore_file.exists() else [])
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+def _dockerignore_regex(pattern: str) -> re.Pattern[str]:
+    """One .dockerignore pattern as moby's patternmatcher reads it (Go filepath.Match plus `**`)."""
+    pattern = os.path.normpath(pattern.strip()).lstrip("/")
+    out, i = "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            i += 2
+            if pattern.startswith("/", i):
+                i += 1
+                out += "(?:.*/)?"
+            else:
+                out += ".*"
+            continue
+        if c == "*":
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out += re.escape(c)
+            else:
+                body = pattern[i + 1:end]
+                out += "[" + ("^" + body[1:] if body.startswith("^") else body) + "]"
+                i = end
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out += re.escape(pattern[i])
+        else:
+            out += re.escape(c)
+        i += 1
+    return re.compile(f"^{out}$")
 
-    def ignored(relative: str) -> bool:
+
+class DockerIgnore:
+    """`.dockerignore` semantics: last matching pattern wins; a pattern matching a parent directory matches."""
+
+    def __init__(self, text: str):
+        self.rules: list[tuple[bool, re.Pattern[str], str]] = []
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            body = line[1:].strip() if negate else line
+            if body:
+                self.rules.append((negate, _dockerignore_regex(body), body))
+
+    def excluded(self, relative: str) -> bool:
+        parts = relative.split("/")
+        candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
         verdict = False
-        for pattern in patterns:
-            negate = pattern.startswith("!")
-            pattern = pattern.lstrip("!").strip("/").removeprefix("**/")
-            parts = relative.split("/")
-            prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-            if any(fnmatch.fnmatch(p, pattern) for p in prefixes) or fnmatch.fnmatch(parts[-1], pattern):
+        for negate, regex, _ in self.rules:
+            if any(regex.match(c) for c in candidates):
                 verdict = not negate
         return verdict
 
+    def may_include_below(self, directory: str) -> bool:
+        """Could an exclusion (`!pattern`) re-include something under an excluded directory?"""
+        for negate, _, body in self.rules:
+            if not negate:
+                continue
+            literal = re.split(r"[*?\[\\]", body.lstrip("/"), maxsplit=1)[0].rstrip("/")
+            if not literal or literal.startswith(directory + "/") or directory.startswith(literal):
+                return True
+        return False
+
+
+def context_files(context: Path) -> list[str]:
+    """The build context's files (relative, sorted) after .dockerignore, as `docker build` sends them."""
+    ignore_file = context / ".dockerignore"
+    ignore = DockerIgnore(ignore_file.read_text() if ignore_file.exists() else "")
     files = []
     for directory, subdirs, names in os.walk(context):
         base = Path(directory).relative_to(context).as_posix()
@@ -198,12 +292,42 @@ def _context_tree(build: Mapping[str, Any]) -> str:
         def join(name: str, base: str = base) -> str:
             return name if base == "." else f"{base}/{name}"
 
-        subdirs[:] = [d for d in subdirs if not ignored(join(d))]  # never descend into node_modules & co
-        files.extend(join(name) for name in names if not ignored(join(name)))
-    hasher = hashlib.sha256()
-    for relative in sorted(files):
-        hasher.update(relative.encode() + b"\0" + (context / relative).read_bytes() + b"\0")
-    return hasher.hexdigest()
+        # Never descend into an excluded directory nothing inside can come back from (node_modules & co).
+        subdirs[:] = sorted(d for d in subdirs if not (ignore.excluded(join(d)) and not ignore.may_include_below(join(d))))
+        files.extend(join(name) for name in names if not ignore.excluded(join(name)))
+    return sorted(files)
+
+
+def _file_digest(path: Path) -> str:
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        return "link:" + os.readlink(path)
+    executable = "x" if info.st_mode & 0o111 else "-"
+    return executable + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def rebuild_inputs(build: Mapping[str, Any], root: Path = REPO_ROOT) -> dict[str, Any]:
+    """Exactly what decides whether docker.Image rebuilds: the Dockerfile (even when .dockerignore
+    excludes it), every context file after .dockerignore (path, executable bit, content), the
+    target, the build args and the platform. Not the cache settings: they do not change the image."""
+    context = root / str(build.get("context", "."))
+    dockerfile = root / str(build.get("dockerfile") or Path(str(build.get("context", "."))) / "Dockerfile")
+    files = context_files(context) if context.is_dir() else []
+    tree = hashlib.sha256()
+    for relative in files:
+        tree.update(relative.encode() + b"\0" + _file_digest(context / relative).encode() + b"\0")
+    return {
+        "dockerfile": hashlib.sha256(dockerfile.read_bytes()).hexdigest() if dockerfile.is_file() else "missing",
+        "context": tree.hexdigest() if context.is_dir() else "missing",
+        "target": build.get("target"),
+        "args": dict(sorted((build.get("args") or {}).items())),
+        "platform": build.get("platform"),
+    }
+
+
+def rebuild_digest(build: Mapping[str, Any], root: Path = REPO_ROOT) -> str:
+    """The stand-in image digest: sha256 over `rebuild_inputs`."""
+    return _digest(rebuild_inputs(build, root))
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -248,6 +372,7 @@ class SynthResult:
     stack: str
     resources: list[Registered]
     exports: dict[str, Any]
+    notes: list[str] = field(default_factory=list)  # what synth stood in for (stand-in digests, stack outputs)
 
     def kubernetes(self) -> list[Registered]:
         """Kubernetes objects in a stable order (kind, then name): registration order is async."""
@@ -288,16 +413,21 @@ class SynthResult:
         return [convert(r.manifest) for r in self.kubernetes()]
 
 
+def stack_file_path(stack: str) -> Path:
+    return REPO_ROOT / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(stack: str, path: Optional[Path] = None) -> StackFile:
+    """The stack file; StackFileError (one line: file:line:column: problem) when it is not valid YAML."""
+    return load_stack_file(path or stack_file_path(stack))
+
+
 def stack_config(stack: str, path: Optional[Path] = None) -> dict[str, str]:
-    """The stack file's `config:` as Pulumi passes it to a program (objects JSON-encoded)."""
-    path = path or REPO_ROOT / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
-    config = {}
-    for key, value in (document.get("config") or {}).items():
-        if isinstance(value, dict) and "secure" in value:
-            continue  # ciphertext only the CLI can decrypt
-        config[key] = value if isinstance(value, str) else json.dumps(value)
-    return config
+    """The stack file's `config:` as the Pulumi CLI passes it to a program (every value a string).
+
+    Secure values (ciphertext only the CLI can decrypt) are left out; synth stands in for them.
+    """
+    return engine_strings(read_stack_file(stack, path))
 
 
 def load_program():
@@ -315,30 +445,41 @@ def synthesize(
     secrets: Optional[Mapping[str, str]] = None,
     remove: Iterable[str] = (),
     stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    stack_file: Optional[Path] = None,
 ) -> SynthResult:
     """Run the program for `stack` under mocks and return what it registered.
 
-    overrides: config keys (without the `mbhealth:` prefix); dicts merge into the stack file's objects.
-    secrets: secret config values (default: SYNTH_SECRETS[stack]).
+    overrides: config keys (without the `mbhealth:` prefix) as the CLI would pass them
+        (`pulumi config set`); dicts merge into the stack file's objects.
+    secrets: secret config values (default: SYNTH_SECRETS[stack] for every one the stack file does not
+        hold in plain text, which the program then refuses).
     remove: config keys to drop from the stack file.
-    stack_outputs: other stacks' outputs, for `images.source: stack` (StackReference).
+    stack_outputs: other stacks' outputs, for `images.source: stack` (default: a labelled stand-in).
+    stack_file: read this file instead of Pulumi.<stack>.yaml (what a user wrote, for tests).
     """
-    config = stack_config(stack)
+    path = stack_file or stack_file_path(stack)
+    parsed = read_stack_file(stack, path)
+    config = engine_strings(parsed)
     for key in remove:
         config.pop(f"{PROJECT}:{key}", None)
     for key, value in (overrides or {}).items():
         current = config.get(f"{PROJECT}:{key}")
         if isinstance(value, dict) and current and current.startswith("{"):
             value = deep_merge(json.loads(current), value)
-        config[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
-    secret_values = dict(SYNTH_SECRETS.get(stack, {}) if secrets is None else secrets)
+        config[f"{PROJECT}:{key}"] = engine_string(value)
+    if secrets is None:
+        # Stand in for what only operators hold, but never for a value written in plain text.
+        secret_values = {key: value for key, value in SYNTH_SECRETS.get(stack, {}).items()
+                         if f"{PROJECT}:{key}" not in config}
+    else:
+        secret_values = dict(secrets)
     for key, value in secret_values.items():
         config[f"{PROJECT}:{key}"] = value
 
     mocks = SynthMocks(stack_outputs)
     monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # a fresh root stack for every run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=_ENGINE_LOG)
     pulumi.runtime.set_all_config(config, secret_keys=[f"{PROJECT}:{key}" for key in secret_values])
     program = load_program()
 
@@ -346,15 +487,22 @@ def synthesize(
 
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
+    loaded = []
+
+    def run() -> None:
+        loaded.append(load_stack_config(stack_file=path))
+        program.deploy(loaded[0])
+
     try:
-        _sync_await(run_pulumi_func(lambda: program.deploy(load_stack_config())))
+        _sync_await(run_pulumi_func(run))
     except Exception as error:
         # Lets callers check that a failure happened before anything was created.
         error.registered_before_failure = list(monitor.registered)  # type: ignore[attr-defined]
         raise
     root = settings.get_root_resource()
     exports = {name: _resolve(value) for name, value in (root.outputs if root else {}).items()}
-    return SynthResult(stack=stack, resources=monitor.registered, exports=exports)
+    notes = [f"warning: {w}" for w in loaded[0].warnings] + list(mocks.notes)
+    return SynthResult(stack=stack, resources=monitor.registered, exports=exports, notes=notes)
 
 
 def _resolve(value: Any) -> Any:
@@ -376,36 +524,95 @@ def manifest_filename(index: int, manifest: Mapping[str, Any]) -> str:
 
 
 def write_manifests(result: SynthResult, out_dir: Path) -> list[Path]:
-    """One YAML file per object, secrets redacted; the directory holds nothing else."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("*.yaml"):
-        old.unlink()
-    paths = []
-    for index, manifest in enumerate(result.manifests(redacted=True)):
-        path = out_dir / manifest_filename(index, manifest)
-        path.write_text(yaml.safe_dump(manifest, sort_keys=True))
-        paths.append(path)
-    (out_dir / "outputs.json").write_text(json.dumps(redact(result.exports), indent=2, sort_keys=True) + "\n")
-    return paths
+    """One YAML file per object, secrets redacted, plus outputs.json and objects.json (each object's
+    logical identity, for `make diff`). Written aside and swapped in whole: the directory holds
+    exactly this synth's files, never a mix with an earlier one."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+    try:
+        names = []
+        index = []
+        by_urn = {r.urn: r for r in result.resources}
+        for number, (registered, manifest) in enumerate(zip(result.kubernetes(), result.manifests(redacted=True))):
+            name = manifest_filename(number, manifest)
+            (staging / name).write_text(yaml.safe_dump(manifest, sort_keys=True))
+            names.append(name)
+            index.append({"file": name, "kind": manifest.get("kind"), "name": manifest.get("metadata", {}).get("name"),
+                          "namespace": manifest.get("metadata", {}).get("namespace"),
+                          "logical": logical_identity(registered, by_urn)})
+        (staging / "outputs.json").write_text(json.dumps(redact(result.exports), indent=2, sort_keys=True) + "\n")
+        (staging / "objects.json").write_text(json.dumps(index, indent=2) + "\n")
+        (staging / "NOTES.txt").write_text("".join(f"synth {result.stack}: {note}\n" for note in result.notes))
+        os.chmod(staging, 0o755)
+        swap_in(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [out_dir / name for name in names]
+
+
+def swap_in(new: Path, target: Path) -> None:
+    """Replace directory `target` with `new` (a rename each; the old one is removed after)."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.rmdir(old)
+        os.rename(target, old)
+    os.rename(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_output(out_dir: Path) -> bool:
+    """A failed synth leaves no manifests behind: they would no longer match the stack."""
+    if Path(out_dir).is_dir():
+        shutil.rmtree(out_dir)
+        return True
+    return False
+
+
+def logical_identity(registered: Registered, by_urn: Mapping[str, Registered]) -> str:
+    """The object's identity across synths: its kind, namespace and Pulumi logical name with its
+    component parents (`Job/mbhealth/MigrationJob:migrate/migrate`), not its per-release name."""
+    chain = [registered.name]
+    parent = by_urn.get(registered.parent)
+    while parent is not None:
+        chain.append(f"{parent.type.rsplit(':', 1)[-1]}:{parent.name}")
+        parent = by_urn.get(parent.parent)
+    namespace = registered.manifest.get("metadata", {}).get("namespace") or "cluster"
+    return f"{registered.kind}/{namespace}/" + "/".join(reversed(chain))
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, choices=sorted(p.name.split(".")[1] for p in REPO_ROOT.glob("Pulumi.*.yaml")))
     parser.add_argument("--out", type=Path, help="output directory (default build/manifests/<stack>)")
+    parser.add_argument("--stack-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
     from components.config import ConfigError
 
+    out_dir = (args.out or MANIFEST_DIR / args.stack).absolute()
     started = time.perf_counter()
     try:
-        result = synthesize(args.stack)
-    except ConfigError as error:
+        result = synthesize(args.stack, stack_file=args.stack_file)
+    except (ConfigError, StackFileError) as error:
         print(f"synth {args.stack}: {error}", file=sys.stderr)
+        if remove_output(out_dir):
+            print(f"synth {args.stack}: removed {_relative(out_dir)} (it no longer matches the stack)", file=sys.stderr)
         return 2
-    out_dir = args.out or MANIFEST_DIR / args.stack
+    except BaseException:
+        remove_output(out_dir)
+        raise
     paths = write_manifests(result, out_dir)
     elapsed = time.perf_counter() - started
-    print(f"synth {args.stack}: {len(paths)} Kubernetes objects -> {out_dir.relative_to(REPO_ROOT) if out_dir.is_relative_to(REPO_ROOT) else out_dir} ({elapsed:.1f}s)")
+    for note in result.notes:
+        print(f"synth {args.stack}: {note if note.startswith('warning: ') else 'note: ' + note}")
+    print(f"synth {args.stack}: {len(paths)} Kubernetes objects -> {_relative(out_dir)} ({elapsed:.1f}s)")
     return 0
 
 

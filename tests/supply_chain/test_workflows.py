@@ -120,9 +120,11 @@ def test_untrusted_input_never_reaches_a_script_unquoted(chain) -> None:
 
 
 def test_workflows_install_the_trivy_the_tests_pin() -> None:
-    pins = (REPO_ROOT / "requirements-dev.txt").read_text()
+    pins = (REPO_ROOT / "requirements.txt").read_text() + (REPO_ROOT / "requirements-dev.txt").read_text()
     for path in (SUPPLY_CHAIN, VULN_SCAN):
-        for pattern in re.findall(r"grep -E '([^']+)' requirements-dev.txt", path.read_text()):
+        patterns = re.findall(r"grep -hE '([^']+)' requirements.txt requirements-dev.txt", path.read_text())
+        assert patterns, path.name
+        for pattern in patterns:
             names = re.sub(r"[()^]|==$", "", pattern).replace("\\[", "[").replace("\\]", "]").split("|")
             for name in names:
                 assert re.search(rf"^{re.escape(name)}==\S+$", pins, re.MULTILINE), (path.name, name)

@@ -88,7 +88,7 @@ def test_tmp_size_must_fit_ephemeral_storage_limit():
 @pytest.mark.parametrize(
     "key, value, fragment",
     [
-        ("environment", "qa", "one of development, staging, production"),
+        ("environment", "qa", "one of development, production"),
         ("logLevel", "LOUD", "one of DEBUG, INFO"),
         ("namespace", "MBHealth_Dev", "a DNS label"),
         ("platform", "windows/amd64", "linux/amd64"),
@@ -127,20 +127,18 @@ def test_stack_files_load_into_typed_values(dev, prod):
 def test_typed_config_is_frozen():
     import dataclasses
 
-    from components.config import read_stack_config
-    import pulumi
+    from components.config import RawConfig, read_stack_config
 
     raw = {"environment": "development", "namespace": "demo", "imageTag": "1.2.3",
            "registry": {"server": "localhost:5000"}, "ingress": {"host": "demo.local"}}
-    config = read_stack_config("dev", raw.get, lambda key: None)
+    config = read_stack_config(RawConfig(stack="dev", values=raw))
     assert isinstance(config.data, InClusterDataConfig)
     assert config.services["backend"].replicas == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.namespace = "other"  # type: ignore[misc]
-    external = read_stack_config(
-        "prod", {**raw, "environment": "production", "dataServices": {"mode": "external"}}.get,
-        lambda key: pulumi.Output.secret("x") if key in {"databaseUrl", "redisUrl", "secretKey"} else None,
-    )
+    secrets = {"databaseUrl": "postgresql://u:p@db:5432/x", "redisUrl": "redis://:p@cache:6379/0", "secretKey": "k" * 32}
+    external = read_stack_config(RawConfig(
+        stack="prod", values={**raw, "environment": "production", "dataServices": {"mode": "external"}}, secrets=secrets))
     assert isinstance(external.data, ExternalDataConfig)
 
 

@@ -73,7 +73,7 @@ def test_a_referenced_stack_without_pinned_images_fails_the_update():
     [
         ({"source": "digests", "digests": {**DEV_IMAGES, "frontend": "ghcr.io/x/frontend:1.0"}}, "images.digests.frontend",
          "pinned by digest"),
-        ({"source": "digests", "digests": {"backend": DEV_IMAGES["backend"]}}, "images.digests.frontend", "got None"),
+        ({"source": "digests", "digests": {"backend": DEV_IMAGES["backend"]}}, "images.digests.frontend", "missing"),
         ({"source": "digests", "digests": {**DEV_IMAGES, "worker": DEV_IMAGES["backend"]}}, "images.digests.worker",
          "unknown image"),
         ({"source": "digests", "digests": {**DEV_IMAGES, "backend": "localhost:5000/mbhealth/backend@sha256:" + "c" * 64}},
@@ -121,3 +121,31 @@ def test_rollback_is_an_up_with_the_previous_digests(prod):
     assert deployed_images(rolled_back)["backend"] == previous["backend"]
     assert deployed_images(rolled_back)["frontend"] == previous["frontend"]
     assert images_built(rolled_back) == []
+
+
+def test_synth_stands_in_for_the_referenced_stack_and_says_so(tmp_path):
+    """`make synth` with `images.source: stack` (no state backend offline) used to crash."""
+    import subprocess
+    import sys
+
+    from scripts.synth import REPO_ROOT
+
+    text = (REPO_ROOT / "Pulumi.prod.yaml").read_text()
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    stack_file.write_text(text + "  mbhealth:images:\n    source: stack\n    stack: mbhealth/mbhealth/dev\n")
+    run = subprocess.run([sys.executable, "scripts/synth.py", "--stack", "prod", "--stack-file", str(stack_file),
+                          "--out", str(tmp_path / "out")], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    assert "stack 'mbhealth/mbhealth/dev' cannot be read offline; its `images` output is a STAND-IN" in run.stdout
+    assert "STAND-IN" in (tmp_path / "out" / "NOTES.txt").read_text()
+    deployment = next((tmp_path / "out").glob("*-deployment-backend.yaml")).read_text()
+    assert "image: ghcr.io/mbhealth/mbhealth/backend@sha256:" in deployment  # re-homed to prod's registry
+    assert "docker:index/image:Image" not in run.stdout
+
+
+def test_given_stack_outputs_are_used_without_a_stand_in_note():
+    dev_refs = {"backend": "localhost:5000/mbhealth/backend@sha256:" + "a" * 64,
+                "frontend": "localhost:5000/mbhealth/frontend@sha256:" + "b" * 64}
+    result = synthesize("prod", overrides={"images": {"source": "stack", "stack": "org/mbhealth/dev"}},
+                        stack_outputs={"org/mbhealth/dev": {"images": dev_refs}})
+    assert not any("STAND-IN" in note for note in result.notes)

@@ -163,8 +163,9 @@ def test_prod_runs_at_least_two_replicas(prod):
 
 
 def test_hpa_without_pdb_and_replicas_without_hpa_are_configurable():
-    result = synthesize("dev", overrides={"services": {"backend": {"replicas": 3, "minAvailable": 2},
-                                                     "worker": {"autoscaling": {"minReplicas": 1, "maxReplicas": 4}}}})
+    result = synthesize("dev", remove=["services"],
+                        overrides={"services": {"backend": {"replicas": 3, "minAvailable": 2},
+                                                "worker": {"autoscaling": {"minReplicas": 1, "maxReplicas": 4}}}})
     assert result.get("Deployment", "backend").manifest["spec"]["replicas"] == 3
     assert result.get("PodDisruptionBudget", "backend").manifest["spec"]["minAvailable"] == 2
     assert "replicas" not in result.get("Deployment", "worker").manifest["spec"]

@@ -222,6 +222,24 @@ def run_as_app_user() -> dict[str, Any]:
     return {"user": APP_UID, "group": APP_GID, "extra_groups": []}
 
 
+def readable_copies(directory: Path, entrypoint: Path = ENTRYPOINT, template: Path = TEMPLATE) -> tuple[Path, Path]:
+    """Copies of the entrypoint and the template that the image's uid can read and run.
+
+    The checkout may sit in a private directory (mode 0700, as `mktemp -d` makes): a
+    process dropped to uid 10001 can read nothing there. Whatever runs as that user
+    runs from copies in a directory it can read.
+    """
+    etc = directory / "etc"
+    etc.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(etc, 0o755)
+    entrypoint_copy, template_copy = etc / "frontend-entrypoint", etc / template.name
+    shutil.copyfile(entrypoint, entrypoint_copy)
+    shutil.copyfile(template, template_copy)
+    os.chmod(entrypoint_copy, 0o755)
+    os.chmod(template_copy, 0o644)
+    return entrypoint_copy, template_copy
+
+
 def entrypoint_env(nginx_bin: str, **values: str) -> dict[str, str]:
     path = os.pathsep.join([str(Path(nginx_bin).parent), "/usr/local/bin", "/usr/bin", "/bin"])
     return {"PATH": path, "LANG": "C.UTF-8", **values}
@@ -231,12 +249,7 @@ def start_nginx(dist: Path, backend_url: str, nginx_bin: str) -> Nginx:
     base = Path(tempfile.mkdtemp(prefix="mbh-frontend-nginx-"))
     os.chmod(base, 0o755)
     shutil.copytree(dist, base / "html")
-    etc = base / "etc"
-    etc.mkdir()
-    template = etc / TEMPLATE.name
-    entrypoint = etc / "frontend-entrypoint"
-    shutil.copyfile(TEMPLATE, template)
-    shutil.copy2(ENTRYPOINT, entrypoint)
+    entrypoint, template = readable_copies(base)
     (base / "stdout.log").touch()
     (base / "stderr.log").touch()
     if os.geteuid() == 0:

@@ -15,7 +15,7 @@ import pytest
 from components.build_specs import APP_GID, APP_UID
 
 from .conftest import missing
-from .harness import ENTRYPOINT, TEMPLATE, entrypoint_env, find_nginx, free_port, run_as_app_user
+from .harness import ENTRYPOINT, TEMPLATE, entrypoint_env, find_nginx, free_port, readable_copies, run_as_app_user
 
 
 @pytest.fixture
@@ -66,6 +66,25 @@ def test_bad_settings_stop_start_up_naming_the_variable(scratch: Path, env: dict
 @pytest.mark.services
 def test_renders_a_config_nginx_accepts(scratch: Path, nginx_bin: str) -> None:
     """`frontend-entrypoint -t` (args go to nginx): the rendered config passes `nginx -t`."""
+    render_and_test(scratch, nginx_bin, ENTRYPOINT, TEMPLATE)
+
+
+@pytest.mark.services
+def test_runs_as_the_image_user_from_a_private_checkout(scratch: Path, nginx_bin: str) -> None:
+    """A fresh clone in a mode-0700 directory (`mktemp -d`): uid 10001 cannot read the checkout,
+    so the test runs copies it can read."""
+    private = Path(tempfile.mkdtemp(prefix="mbh-private-checkout-"))
+    try:
+        assert private.stat().st_mode & 0o777 == 0o700
+        checkout_nginx = private / "apps" / "frontend" / "nginx"
+        shutil.copytree(ENTRYPOINT.parent, checkout_nginx)
+        render_and_test(scratch, nginx_bin, checkout_nginx / ENTRYPOINT.name, checkout_nginx / TEMPLATE.name)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def render_and_test(scratch: Path, nginx_bin: str, entrypoint_file: Path, template_file: Path) -> None:
+    entrypoint, template = readable_copies(scratch, entrypoint_file, template_file)
     port = free_port()  # `nginx -t` binds the listen address too
     out, err = scratch / "stdout.log", scratch / "stderr.log"
     out.touch()
@@ -77,15 +96,16 @@ def test_renders_a_config_nginx_accepts(scratch: Path, nginx_bin: str) -> None:
             os.chown(path, APP_UID, APP_GID)
     with out.open("ab") as stdout, err.open("ab") as stderr:
         result = subprocess.run(
-            ["sh", str(ENTRYPOINT), "-t"],
+            ["sh", str(entrypoint), "-t"],
             env=entrypoint_env(
                 nginx_bin,
                 BACKEND_URL="http://127.0.0.1:8000/",
                 NGINX_ROOT=str(scratch),
                 NGINX_RUNTIME_DIR=str(scratch / "run"),
-                NGINX_TEMPLATE=str(TEMPLATE),
+                NGINX_TEMPLATE=str(template),
                 NGINX_LISTEN=f"127.0.0.1:{port}",
             ),
+            cwd=scratch,
             stdout=stdout,
             stderr=stderr,
             timeout=30,
