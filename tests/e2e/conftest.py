@@ -8,18 +8,15 @@ Without the toolchain every test here is skipped with one reason; with MBH_REQUI
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
 from tests.e2e import engine
 from tests.support.services import free_port
+
+REPO_ROOT = engine.REPO_ROOT
 
 HERE = Path(__file__).resolve().parent
 _PROBLEM: list[str | None] = []
