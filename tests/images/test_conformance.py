@@ -355,35 +355,56 @@ def test_smoke_job_fails_the_release_when_the_worker_is_missing(release_factory,
     assert '"check": "task-round-trip", "ok": false' in logs
 
 
-def test_redis_outage_fails_readiness_not_liveness_and_recovers_without_restarts(release_factory, redis) -> None:
+def test_redis_blip_keeps_the_backend_in_service_restarts_nothing_and_recovers(release_factory, redis) -> None:
+    """A Redis outage degrades the API (reads from PostgreSQL, 503 + Retry-After on submissions)
+    but never takes it out of the Service, and no liveness probe fails: nothing restarts."""
     release = release_factory("dev", redis)
     api = release.container("Deployment", "backend")
     worker = release.container("Deployment", "worker")
-    api.wait_ready()
-    worker.wait_ready()
+    web = release.container("Deployment", "frontend")
+    for c in (api, worker, web):
+        c.wait_ready()
+    started = {c.name: c.state()["StartedAt"] for c in (api, worker, web)}
+    base = "http://127.0.0.1:8080"  # through the frontend's /api proxy, as a browser reaches it
+    status, body, _ = http(f"{base}/api/v1/tasks", "POST", {"n": 12})
+    assert status == 202, body
+    finished = body["task_id"]
+    wait_task(base, finished)
 
     redis.stop()
-    deadline = time.monotonic() + 20
-    while api.probe("readiness").ok:
-        assert time.monotonic() < deadline, "backend stayed ready with Redis down"
-        time.sleep(0.5)
-    status, body, _ = http("http://127.0.0.1:8000/api/v1/health/ready")
-    assert status == 503 and "redis" in body["failed"] and "postgres" not in body["failed"]
-    # Liveness stays green for both: a Redis outage must not restart the pods.
-    for _ in range(3):
-        assert api.probe("liveness").ok
-        assert worker.probe("liveness").ok
+    blip_end = time.monotonic() + 15
+    seen_degraded = False
+    while time.monotonic() < blip_end:
+        # The kubelet's probes as specified: the API stays Ready, nobody's liveness fails.
+        ready = api.probe("readiness")
+        assert ready.ok, f"the backend left the Service during a Redis blip: {ready.detail}"
+        for c in (api, worker, web):
+            live = c.probe("liveness")
+            assert live.ok, f"{c.name}: liveness failed during a Redis blip: {live.detail}"
+        status, body, _ = http(f"{base}/api/v1/health/ready")
+        assert status == 200, body
+        seen_degraded |= body["status"] == "degraded" and body["failed"] == ["redis"]
+        # Reads of finished work need no Redis; submissions say when to retry.
+        status, body, _ = http(f"{base}/api/v1/tasks/{finished}")
+        assert status == 200 and body["state"] == "SUCCESS" and body["result"]["sum"] == 78, body
+        status, body, headers = http(f"{base}/api/v1/tasks", "POST", {"n": 5})
+        assert status == 503 and body == {"detail": "task queue unavailable"}, body
+        assert {k.lower(): v for k, v in headers.items()}.get("retry-after") == "5"
         time.sleep(1)
-    assert not worker.probe("readiness").ok  # ping needs the broker
+    assert seen_degraded
+    assert not worker.probe("readiness").ok  # the ping needs the broker; workers are behind no Service
 
     redis.restart()
     api.wait_ready(timeout=30)
     worker.wait_ready(timeout=60)
-    for c in (api, worker):
-        assert c.state()["Running"] and c.state().get("RestartCount", 0) == 0
-    status, body, _ = http("http://127.0.0.1:8000/api/v1/tasks", "POST", {"n": 5})
+    status, body, _ = http(f"{base}/api/v1/health/ready")
+    assert status == 200 and body["status"] == "ready", body
+    status, body, _ = http(f"{base}/api/v1/tasks", "POST", {"n": 5})
     assert status == 202, body
-    assert wait_task("http://127.0.0.1:8000", body["task_id"])["result"]["sum"] == 15
+    assert wait_task(base, body["task_id"])["result"]["sum"] == 15
+    for c in (api, worker, web):
+        state = c.state()
+        assert state["Running"] and state["StartedAt"] == started[c.name], f"{c.name} restarted"
 
 
 def test_browser_loads_the_frontend_container_with_live_api_status(release_factory, redis) -> None:
