@@ -9,7 +9,7 @@ VENV_STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-dev.txt $(wildcard apps/backend/requirements*.txt)
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 
-.PHONY: help scan-venv stack-select frontend venv system-deps test test-unit synth diff up preview cluster bench bench-images lint
+.PHONY: help scan-venv stack-select frontend venv system-deps test test-unit synth diff up preview cluster bench bench-images bench-reliability lint
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -86,3 +86,6 @@ preview-policy: stack-select policy-venv ## pulumi preview --diff on STACK with 
 
 bench-images: venv ## Benchmark image builds, sizes, start/stop times (Docker engine + registry) -> bench/images.md
 	$(PY) scripts/bench_images.py
+
+bench-reliability: venv ## A release rolling under load, workers stopped with tasks in flight (Docker engine + registry) -> bench/reliability.md
+	$(PY) scripts/bench_reliability.py

@@ -18,24 +18,21 @@ the distroless one (no shell: the runtime checks use `python -c`, never `sh`).
 
 from __future__ import annotations
 
-import copy
 import json
 import secrets
 import shutil
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from components.build_specs import BACKEND_VARIANTS
-from scripts.synth import SynthResult, reveal, synthesize
+from scripts.synth import SynthResult, synthesize
 from tests.images import kubelet
+from tests.images.harness import Release, http
 from tests.support.services import PostgresServer, RedisServer, skip_or_fail
 
 STACKS = ("dev", "prod")
@@ -46,7 +43,6 @@ RELEASES = [
     pytest.param(("prod", DEFAULT_VARIANT), id="prod"),
     pytest.param(("prod", "distroless"), id="prod-distroless"),
 ]
-APP_SERVICES = {"backend": 8000, "frontend": 8080}
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -98,69 +94,6 @@ def real_images(images):
     return for_variant
 
 
-class Release:
-    """One stack's release, run container by container on this machine."""
-
-    def __init__(self, synth: SynthResult, real_images: dict[str, str], database_url: str, redis_url: str):
-        self.synth = synth
-        self.real_images = real_images
-        self.namespace = synth.exports["namespace"]
-        self.config_maps = {cm.object_name: reveal(cm.manifest)["data"] for cm in synth.of_kind("ConfigMap")}
-        self.secret_values = {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                              "SECRET_KEY": "conformance-" + secrets.token_urlsafe(32)}
-        # Test secrets under the synthesized Secret's own name and keys.
-        self.secrets = {}
-        for secret in synth.of_kind("Secret"):
-            keys = set(reveal(secret.manifest).get("stringData") or {})
-            if keys == set(self.secret_values):
-                self.secrets[secret.object_name] = dict(self.secret_values)
-        assert self.secrets, "no Secret with the backend's keys was synthesized"
-        self.stack = ExitStack()
-
-    def pod(self, kind: str, name: str) -> dict[str, Any]:
-        pod = copy.deepcopy(reveal(self.synth.get(kind, name).manifest)["spec"]["template"]["spec"])
-        hostnames = [h for svc in APP_SERVICES for h in (svc, f"{svc}.{self.namespace}", f"{svc}.{self.namespace}.svc.cluster.local")]
-        pod["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": hostnames}]
-        return pod
-
-    def image_for(self, container: dict[str, Any]) -> str:
-        repository, digest = container["image"].split("@sha256:")
-        assert len(digest) == 64, container["image"]  # deployed by digest, never by tag
-        name = repository.rsplit("/", 1)[1]
-        return self.real_images[name]
-
-    def container(self, kind: str, name: str, keep: bool = True, args: list[str] | None = None) -> kubelet.Container:
-        pod = self.pod(kind, name)
-        (spec,) = pod["containers"]
-        if args is not None:
-            spec["args"] = args
-        running = kubelet.Container(spec, pod_spec=pod, image=self.image_for(spec),
-                                    config_maps=self.config_maps, secrets=self.secrets,
-                                    pod_fields={"metadata.namespace": self.namespace})
-        running.start()
-        if keep:
-            self.stack.callback(running.remove)
-        return running
-
-    def run_job(self, name: str, args: list[str] | None = None) -> tuple[int, str, float]:
-        """Run a synthesized Job's container to completion (optionally with other args)."""
-        job = reveal(self.synth.get("Job", name).manifest)
-        deadline = job["spec"]["activeDeadlineSeconds"]
-        running = self.container("Job", name, keep=False, args=args)
-        try:
-            started = time.monotonic()
-            while running.running():
-                if time.monotonic() - started > deadline:
-                    raise AssertionError(f"Job {name} ran past activeDeadlineSeconds={deadline}:\n{running.logs(50)}")
-                time.sleep(0.2)
-            return running.state()["ExitCode"], running.logs(), time.monotonic() - started
-        finally:
-            running.remove()
-
-    def close(self) -> None:
-        self.stack.close()
-
-
 @pytest.fixture
 def release_factory(synths, real_images, postgres) -> Iterator:
     opened: list[Release] = []
@@ -176,20 +109,6 @@ def release_factory(synths, real_images, postgres) -> Iterator:
     yield open_release
     for release in opened:
         release.close()
-
-
-def http(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> tuple[int, Any, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw, status, headers = resp.read(), resp.status, dict(resp.headers)
-    except urllib.error.HTTPError as exc:
-        raw, status, headers = exc.read(), exc.code, dict(exc.headers)
-    try:
-        return status, json.loads(raw), headers
-    except ValueError:
-        return status, raw.decode(errors="replace"), headers
 
 
 # The same runtime facts read with the image's python (the backend images; distroless has no shell).

@@ -38,8 +38,19 @@ def _block_event_loop(state, seconds: float = 60.0, **_: object) -> dict[str, st
     return {"ok": "unblocked"}
 
 
+# Seconds between this worker's sweeps for messages a dead worker left unacked (kombu's
+# default sweeps every 10 s x 10 calls; one ZRANGE on Redis per sweep).
+UNACKED_RESTORE_INTERVAL = 10
+
+
 def run_worker(settings: Settings, worker_settings: WorkerSettings) -> int:
     configure_celery(settings)
+    celery_app.conf.broker_transport_options = {
+        **(celery_app.conf.broker_transport_options or {}),
+        "visibility_timeout": worker_settings.visibility_timeout,
+        "unacked_restore_interval": UNACKED_RESTORE_INTERVAL,
+        "unacked_restore_throttle": 1,
+    }
     heartbeat = heartbeats.BrokerHeartbeat(
         celery_app, node_name(), worker_settings.heartbeat_file, worker_settings.heartbeat_interval
     )
