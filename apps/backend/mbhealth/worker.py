@@ -14,9 +14,9 @@ import time
 
 from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
 
+from mbhealth import heartbeat as heartbeats
 from mbhealth.celery_app import celery_app, configure_celery
 from mbhealth.config import Settings, WorkerSettings
-from mbhealth import heartbeat as heartbeats
 
 log = logging.getLogger(__name__)
 
