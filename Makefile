@@ -19,7 +19,7 @@ SYNTH_PY := $(SYNTH_VENV)/bin/python
 SYNTH_STAMP := $(SYNTH_VENV)/.installed
 export STACK
 
-.PHONY: help scan-venv frontend venv synth-venv system-deps test test-unit synth diff tools cluster-local cluster-local-down up preview down cluster bench bench-images lint
+.PHONY: help scan-venv frontend venv synth-venv system-deps test test-unit synth diff tools cluster-local cluster-local-down up preview down cluster bench bench-images bench-reliability lint
 
 help: ## List the targets and the variables they take
 	@echo "Targets:"
@@ -134,3 +134,6 @@ preview-policy: venv policy-venv ## pulumi preview --diff of STACK with the poli
 
 bench-images: venv ## Benchmark image builds, sizes, start/stop times (Docker engine + registry) -> bench/images.md
 	$(PY) scripts/bench_images.py
+
+bench-reliability: venv ## A release rolling under load, workers stopped with tasks in flight (Docker engine + registry) -> bench/reliability.md
+	$(PY) scripts/bench_reliability.py

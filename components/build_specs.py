@@ -126,7 +126,8 @@ WORKER = ProcessSpec(
     command=("python", "-m", "mbhealth", "worker"),
     # `celery inspect ping` against the worker's own node name (celery@<hostname>).
     readiness_exec=("python", "-m", "mbhealth", "probe", "worker-ready"),
-    # Broker-independent: the worker touches a heartbeat file under /tmp.
+    # Reads only a heartbeat file under /tmp, which the worker rewrites when its own ping
+    # comes back through the broker into its event loop (mbhealth/heartbeat.py): progress.
     liveness_exec=("python", "-m", "mbhealth", "probe", "worker-alive"),
     # Celery's warm shutdown lets a running task finish; the worker's soft
     # shutdown timeout is this many seconds.

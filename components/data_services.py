@@ -26,6 +26,12 @@ DB_USER = "mbhealth"
 # The official alpine images' own users: postgres is uid/gid 70; redis needs none.
 POSTGRES_USER = RunAs(uid=70, gid=70)
 REDIS_USER = RunAs(uid=10001, gid=10001)
+# The postgres image's first start runs initdb and its init scripts behind a temporary
+# server that listens on the unix socket only, so the TCP liveness check fails for as long
+# as that takes (minutes on slow storage). A startup probe holds liveness back until the
+# real server accepts TCP connections: 10 s x 30 = up to 5 minutes for the first start.
+POSTGRES_STARTUP_PERIOD_SECONDS = 10
+POSTGRES_STARTUP_FAILURE_THRESHOLD = 30
 
 _SMALL = ServiceConfig(
     name="data",
@@ -128,6 +134,11 @@ class InClusterDataServices(pulumi.ComponentResource):
             readiness_probe=k8s.core.v1.ProbeArgs(
                 exec_=k8s.core.v1.ExecActionArgs(command=["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME]),
                 period_seconds=10, timeout_seconds=5, failure_threshold=3,
+            ),
+            startup_probe=k8s.core.v1.ProbeArgs(
+                tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="postgres"),
+                period_seconds=POSTGRES_STARTUP_PERIOD_SECONDS, timeout_seconds=3,
+                failure_threshold=POSTGRES_STARTUP_FAILURE_THRESHOLD,
             ),
         )
         postgres = k8s.apps.v1.StatefulSet(

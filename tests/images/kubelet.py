@@ -671,8 +671,11 @@ class Container:
         lifecycle = self.spec.get("lifecycle") or {}
         return lifecycle.get("stopSignal") or self.image_config.get("StopSignal") or "SIGTERM"
 
-    def terminate(self, grace: float | None = None) -> Termination:
-        """preStop, stop signal, SIGKILL at the end of the grace period; the exit code and times."""
+    def terminate(self, grace: float | None = None, before_signal: Any = None) -> Termination:
+        """preStop, stop signal, SIGKILL at the end of the grace period; the exit code and times.
+
+        `before_signal`, if given, is called between the preStop hook and the stop signal (a test
+        looks at what the container is doing at that moment)."""
         grace = self.grace_seconds if grace is None else float(grace)
         begin = time.monotonic()
         deadline = begin + grace
@@ -683,6 +686,8 @@ class Container:
             prestop_seconds = time.monotonic() - begin
             # kubelet grants at least 2 s more after a preStop hook used up the grace period.
             deadline = max(deadline, time.monotonic() + 2)
+        if before_signal is not None:
+            before_signal()
         signal = self.stop_signal()
         signalled = time.monotonic()
         docker("kill", "--signal", signal, self._id(), check=False)

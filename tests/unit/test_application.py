@@ -187,6 +187,18 @@ def test_dev_runs_postgres_and_redis_in_cluster(dev):
     assert {s.object_name for s in dev.of_kind("Service")} == {"backend", "frontend", "postgres", "redis"}
 
 
+def test_dev_postgres_liveness_waits_behind_a_startup_probe_during_initdb(dev):
+    """initdb runs behind a unix-socket-only server: TCP liveness would restart it mid-init."""
+    (pg,) = dev.get("StatefulSet", "postgres").manifest["spec"]["template"]["spec"]["containers"]
+    startup, liveness = pg.get("startupProbe"), pg["livenessProbe"]
+    assert startup, "postgres has no startupProbe: its liveness runs (and restarts the pod) during initdb"
+    # The same action as liveness: once the real server accepts TCP, liveness takes over.
+    assert startup["tcpSocket"] == liveness["tcpSocket"] == {"port": "postgres"}
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    assert budget >= 300, f"first start (initdb + init scripts) gets only {budget}s"
+    assert budget > liveness["periodSeconds"] * liveness["failureThreshold"]
+
+
 def test_prod_uses_external_data_services(prod):
     assert prod.of_kind("StatefulSet") == []
     assert {s.object_name for s in prod.of_kind("Service")} == {"backend", "frontend"}

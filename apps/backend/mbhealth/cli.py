@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 
 EX_CONFIG = 78
+# `migrate` on a database whose newer schema this release cannot run on (see schema_compat).
+EX_INCOMPATIBLE_SCHEMA = 3
 # uvicorn's graceful-shutdown limit (s): in-flight requests get this long after SIGTERM.
 GRACEFUL_SHUTDOWN_TIMEOUT = 15
 
@@ -77,10 +79,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from mbhealth.migrate import upgrade
+    from mbhealth.migrate import IncompatibleSchema, downgrade, upgrade
 
     settings = _settings_or_exit()
-    upgrade(settings, args.revision)
+    try:
+        if args.downgrade:
+            downgrade(settings, args.downgrade)
+        else:
+            upgrade(settings, args.revision)
+    except IncompatibleSchema as exc:
+        log.critical(
+            str(exc),
+            extra={"event": "migrate_incompatible_schema", "database_revision": exc.database_revision,
+                   "release_head": exc.release_head},
+        )
+        return EX_INCOMPATIBLE_SCHEMA
     return 0
 
 
@@ -110,8 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run the Celery worker (celery@<hostname>)").set_defaults(func=cmd_worker)
-    migrate = sub.add_parser("migrate", help="apply the database migrations (alembic upgrade)")
+    migrate = sub.add_parser(
+        "migrate", help="apply the database migrations (alembic upgrade; keeps a newer schema declared compatible)")
     migrate.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    migrate.add_argument(
+        "--downgrade", metavar="REVISION",
+        help="migrate down to REVISION instead; run it with the newer release's image before rolling back "
+             f"past a contract migration (exit {EX_INCOMPATIBLE_SCHEMA} tells you when that is needed)")
     migrate.set_defaults(func=cmd_migrate)
     probe = sub.add_parser("probe", help="health probe for Kubernetes / HEALTHCHECK; exit 0 or 1")
     probe.add_argument("probe", choices=sorted(PROBES))

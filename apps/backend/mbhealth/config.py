@@ -122,6 +122,11 @@ class WorkerSettings(_EnvSettings):
     heartbeat_file: str = Field("/tmp/mbhealth-worker.heartbeat", validation_alias="WORKER_HEARTBEAT_FILE")
     heartbeat_interval: float = Field(10.0, validation_alias="WORKER_HEARTBEAT_INTERVAL", gt=0, le=300)
     heartbeat_max_age: float = Field(60.0, validation_alias="WORKER_HEARTBEAT_MAX_AGE", gt=0, le=3600)
+    # Seconds after which a message taken by a worker that died without acking it (killed,
+    # OOM, node lost) goes back to the queue for another worker. Longer than any task can be
+    # held (50 s hard limit, plus waiting as a prefetched message), or a running task would
+    # be delivered a second time. Redis' default is an hour.
+    visibility_timeout: float = Field(180.0, validation_alias="WORKER_VISIBILITY_TIMEOUT", gt=0, le=86400)
 
 
 _MISSING_TYPES = {"missing"}

@@ -1,4 +1,18 @@
-"""Dependency checks for readiness: PostgreSQL and Redis, each with a short timeout."""
+"""Dependency checks for readiness: PostgreSQL and Redis, each with a short timeout.
+
+What each dependency means for readiness (whether Kubernetes routes traffic to this pod):
+
+* **PostgreSQL is required.** It is the system of record: every task result is read from
+  it and the worker writes there. A pod that cannot reach it is not ready.
+* **Redis is required once, then optional.** It is the task queue and a result cache. A pod
+  is not ready until Redis has answered it once (a new pod with a wrong REDIS_URL or a
+  missing network policy never gets traffic, so a rollout stops instead of replacing
+  working pods). After that, a Redis outage only *degrades* the pod: readiness answers 200
+  `"status": "degraded"`, task submissions answer 503 with Retry-After, finished results
+  are still read from PostgreSQL. Redis is shared by every pod: failing readiness on it
+  would take every pod out of the Service at once and turn a degraded API into a total
+  outage, including the read paths that never touch Redis.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +72,26 @@ def check_redis(settings: Settings) -> None:
 
 
 CHECKS = {"postgresql": check_postgres, "redis": check_redis}
+# Dependencies whose failure, once they have answered this process, degrades it rather than
+# making it unready (see the module docstring).
+OPTIONAL_ONCE_SEEN = frozenset({"redis"})
+
+
+class Readiness:
+    """Per-process memory of which optional dependencies have answered at least once."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def verdict(self, results: list[CheckResult]) -> tuple[str, list[str], list[str]]:
+        """(status, failed, blocking): status is ready, degraded or unavailable."""
+        for r in results:
+            if r.ok:
+                self.seen.add(r.name)
+        failed = [r.name for r in results if not r.ok]
+        blocking = [n for n in failed if n not in OPTIONAL_ONCE_SEEN or n not in self.seen]
+        status = "unavailable" if blocking else "degraded" if failed else "ready"
+        return status, failed, blocking
 
 
 async def _run(name: str, settings: Settings) -> CheckResult:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, MetaData, String, func
+from sqlalchemy import BigInteger, DateTime, Identity, Integer, MetaData, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -33,4 +33,7 @@ class TaskResult(Base):
     task_name: Mapped[str] = mapped_column(String(200))
     n: Mapped[int]
     result: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # How many times a run of the task wrote this row: 1, or more when a redelivered message
+    # ran the task again (the write is idempotent: the same row, counted). Revision 0002.
+    runs: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -19,16 +19,19 @@ PING_TIMEOUT = 2.0
 
 
 def worker_alive() -> tuple[bool, str]:
-    """The worker's heartbeat file is fresh (no broker involved)."""
+    """The worker's heartbeat file is fresh: within WORKER_HEARTBEAT_MAX_AGE its consumer loop
+    received its own ping through the broker (mbhealth.heartbeat). The probe itself reads only
+    the file: no broker, no app config."""
     from mbhealth.config import get_worker_settings
     from mbhealth.heartbeat import age_seconds
 
     ws = get_worker_settings()
     age = age_seconds(ws.heartbeat_file)
     if age is None:
-        return False, f"no heartbeat file at {ws.heartbeat_file}"
+        return False, f"no heartbeat file at {ws.heartbeat_file} (no ping has come back through the broker yet)"
     if age > ws.heartbeat_max_age:
-        return False, f"heartbeat is {age:.0f}s old (limit {ws.heartbeat_max_age:.0f}s)"
+        return False, (f"heartbeat is {age:.0f}s old (limit {ws.heartbeat_max_age:.0f}s): the worker's event loop "
+                       "has not received its own ping through the broker since")
     return True, f"heartbeat {age:.1f}s old"
 
 

@@ -3,7 +3,7 @@
 Run by a Kubernetes Job after the Deployments roll (Pulumi fails the update when
 it fails). Checks, in order, each retried until the deadline:
 
-1. the API is ready (`GET <api>/api/v1/health/ready` is 200: PostgreSQL and Redis answer);
+1. the API is ready (`GET <api>/api/v1/health/ready` is 200 "ready": PostgreSQL and Redis answer);
 2. the frontend answers `GET <web>/health` and serves the SPA at `/`;
 3. one task round-trip *through the frontend's /api proxy*: POST a task, poll it until
    SUCCESS, and check the result (API -> Redis -> worker -> PostgreSQL -> API).
@@ -64,10 +64,14 @@ def _until(deadline: float, check: Callable[[], str], interval: float = 1.0) -> 
 
 
 def check_api_ready(api: str) -> str:
+    """Ready with every dependency up: a "degraded" API (Redis down) serves traffic, but a
+    release is not accepted on it."""
     status, raw, _ = _request("GET", f"{api}/api/v1/health/ready")
-    if status != 200:
-        body = _json(raw) or {}
-        raise SmokeFailure(f"{api}/api/v1/health/ready answered {status}; failed: {body.get('failed')}")
+    body = _json(raw) or {}
+    if status != 200 or not isinstance(body, dict) or body.get("status") != "ready":
+        detail = body.get("status") if isinstance(body, dict) else None
+        failed = body.get("failed") if isinstance(body, dict) else None
+        raise SmokeFailure(f"{api}/api/v1/health/ready answered {status} {detail}; failed: {failed}")
     return "ready"
 
 

@@ -55,10 +55,11 @@ def analyze_number(self, n: int, test_delay_seconds: float = 0.0) -> dict[str, A
     if test_delay_seconds and get_settings().environment == "test":
         time.sleep(min(float(test_delay_seconds), MAX_TEST_DELAY_SECONDS))
     with session() as db, db.begin():
-        # Idempotent: a redelivered message (acks_late) rewrites the same row.
+        # Idempotent: a redelivered message (acks_late) rewrites the same row and counts the run.
         stmt = insert(TaskResult).values(task_id=task_id, task_name=ANALYZE_NUMBER, n=n, result=result)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[TaskResult.task_id], set_={"result": stmt.excluded.result, "n": stmt.excluded.n}
+            index_elements=[TaskResult.task_id],
+            set_={"result": stmt.excluded.result, "n": stmt.excluded.n, "runs": TaskResult.runs + 1},
         )
         db.execute(stmt)
     log.info("task finished", extra={"task_id": str(task_id), "task_name": ANALYZE_NUMBER})

@@ -1,20 +1,22 @@
 """`python -m mbhealth worker`: the Celery worker, node name celery@<hostname>.
 
 SIGTERM starts Celery's warm shutdown: no new tasks are taken, running ones finish
-(bounded by the task time limits), then the process exits 0. The heartbeat file
-lives from worker_init to worker_shutdown.
+(bounded by the task time limits), then the process exits 0. The heartbeat
+(mbhealth.heartbeat: a ping through the broker into this worker's own consumer loop)
+runs from worker_init to worker_shutdown, which removes its file.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 
-from celery.signals import worker_init, worker_shutdown, worker_shutting_down
+from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
 
+from mbhealth import heartbeat as heartbeats
 from mbhealth.celery_app import celery_app, configure_celery
 from mbhealth.config import Settings, WorkerSettings
-from mbhealth.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +26,46 @@ def node_name(hostname: str | None = None) -> str:
     return f"celery@{hostname or socket.gethostname()}"
 
 
+# A test-only remote control command (ENVIRONMENT=test): blocks the consumer's event loop,
+# as a hung call in it would, to prove the heartbeat stops.
+TEST_BLOCK_COMMAND = "mbhealth_test_block_event_loop"
+MAX_TEST_BLOCK_SECONDS = 600.0
+
+
+def _block_event_loop(state, seconds: float = 60.0, **_: object) -> dict[str, str]:  # noqa: ANN001
+    log.warning("test: blocking the event loop", extra={"seconds": seconds})
+    time.sleep(min(float(seconds), MAX_TEST_BLOCK_SECONDS))
+    return {"ok": "unblocked"}
+
+
+# Seconds between this worker's sweeps for messages a dead worker left unacked (kombu's
+# default sweeps every 10 s x 10 calls; one ZRANGE on Redis per sweep).
+UNACKED_RESTORE_INTERVAL = 10
+
+
 def run_worker(settings: Settings, worker_settings: WorkerSettings) -> int:
     configure_celery(settings)
-    heartbeat = Heartbeat(worker_settings.heartbeat_file, worker_settings.heartbeat_interval)
+    celery_app.conf.broker_transport_options = {
+        **(celery_app.conf.broker_transport_options or {}),
+        "visibility_timeout": worker_settings.visibility_timeout,
+        "unacked_restore_interval": UNACKED_RESTORE_INTERVAL,
+        "unacked_restore_throttle": 1,
+    }
+    heartbeat = heartbeats.BrokerHeartbeat(
+        celery_app, node_name(), worker_settings.heartbeat_file, worker_settings.heartbeat_interval
+    )
+    heartbeats.install(heartbeat)
+    if settings.environment == "test":
+        from celery.worker.control import Panel, control_command
+
+        if TEST_BLOCK_COMMAND not in Panel.data:
+            control_command(name=TEST_BLOCK_COMMAND)(_block_event_loop)
 
     def start_heartbeat(**_: object) -> None:
         heartbeat.start()
+
+    def consumer_ready(**_: object) -> None:
+        heartbeat.kick()
 
     def stop_heartbeat(**_: object) -> None:
         heartbeat.stop()
@@ -38,6 +74,7 @@ def run_worker(settings: Settings, worker_settings: WorkerSettings) -> int:
         log.info("worker shutdown requested", extra={"signal": sig, "how": how})
 
     worker_init.connect(start_heartbeat, weak=False)
+    worker_ready.connect(consumer_ready, weak=False)
     worker_shutdown.connect(stop_heartbeat, weak=False)
     worker_shutting_down.connect(shutting_down, weak=False)
 

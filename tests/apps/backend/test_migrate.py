@@ -1,15 +1,50 @@
-"""`python -m mbhealth migrate` creates the schema with Alembic; the API never migrates."""
+"""`python -m mbhealth migrate` creates the schema with Alembic; the API never migrates.
+
+Rollbacks (mbhealth/schema_compat.py): a release's migrate Job that finds the database at a
+newer revision keeps it when that revision is declared compatible with the release's code
+(expand), and fails loudly otherwise (contract, or nothing recorded). "Another release" is a
+copy of the package with a migration removed (the release before it) or added (a later one).
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.apps.backend.helpers import run_cli
+from tests.apps.backend.helpers import BACKEND_DIR, run_cli
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.services
+
+VERSIONS = Path("mbhealth/migrations/versions")
+EX_INCOMPATIBLE_SCHEMA = 3
+
+# A later release's contract migration: drops what the code of 0001 and 0002 writes.
+CONTRACT_0003 = '''"""Contract: task_results.task_name is no longer stored."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+compatible_since = "0003"
+
+
+def upgrade() -> None:
+    op.drop_column("task_results", "task_name")
+
+
+def downgrade() -> None:
+    op.add_column("task_results", sa.Column("task_name", sa.String(200), server_default="mbhealth.analyze_number",
+                                            nullable=False))
+'''
 
 
 def _columns(pg, database: str) -> dict[str, str]:
@@ -19,6 +54,25 @@ def _columns(pg, database: str) -> dict[str, str]:
     return dict(rows)
 
 
+def _version(pg, database: str) -> list[tuple]:
+    return pg.execute("SELECT version_num FROM alembic_version", database)
+
+
+def _records(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def _release(tmp_path: Path, name: str, drop: tuple[str, ...] = (), add: dict[str, str] | None = None) -> str:
+    """Another release of the backend: this package with migrations dropped or added; its PYTHONPATH."""
+    root = tmp_path / name
+    shutil.copytree(BACKEND_DIR / "mbhealth", root / "mbhealth", ignore=shutil.ignore_patterns("__pycache__"))
+    for filename in drop:
+        (root / VERSIONS / filename).unlink()
+    for filename, text in (add or {}).items():
+        (root / VERSIONS / filename).write_text(text)
+    return str(root)
+
+
 def test_migrate_creates_the_table_and_is_idempotent(pg_server, make_env, redis_url) -> None:
     url = pg_server.create_database()
     database = url.rsplit("/", 1)[1]
@@ -26,16 +80,20 @@ def test_migrate_creates_the_table_and_is_idempotent(pg_server, make_env, redis_
 
     first = run_cli("migrate", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "Running upgrade  -> 0001" in first.stdout
+    assert "Running upgrade  -> 0001" in first.stdout and "Running upgrade 0001 -> 0002" in first.stdout
     assert _columns(pg_server, database) == {
         "id": "bigint",
         "task_id": "uuid",
         "task_name": "character varying",
         "n": "integer",
         "result": "jsonb",
+        "runs": "integer",
         "created_at": "timestamp with time zone",
     }
-    assert pg_server.execute("SELECT version_num FROM alembic_version", database) == [("0001",)]
+    assert _version(pg_server, database) == [("0002",)]
+    # The chain's compatibility, for a later rollback's migrate Job to read.
+    recorded = pg_server.execute("SELECT revision, compatible_since FROM schema_compatibility ORDER BY 1", database)
+    assert recorded == [("0001", "0001"), ("0002", "0001")]
     # Owned by the application's role, not the superuser.
     owner = pg_server.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'task_results'", database)
     assert owner == [(database,)]
@@ -43,7 +101,106 @@ def test_migrate_creates_the_table_and_is_idempotent(pg_server, make_env, redis_
     second = run_cli("migrate", env=env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Running upgrade" not in second.stdout
-    assert pg_server.execute("SELECT version_num FROM alembic_version", database) == [("0001",)]
+    assert _version(pg_server, database) == [("0002",)]
+
+
+def test_every_migration_declares_a_valid_compatible_since() -> None:
+    sys.path.insert(0, str(BACKEND_DIR))
+    from alembic.script import ScriptDirectory
+
+    from mbhealth.migrate import MIGRATIONS_DIR
+    from mbhealth.schema_compat import chain_declarations
+
+    declared = chain_declarations(ScriptDirectory(str(MIGRATIONS_DIR)))
+    assert declared == {"0001": "0001", "0002": "0001"}
+
+
+def test_0002_is_an_expand_migration_code_of_0001_runs_on_it(pg_server, make_env, redis_url) -> None:
+    """What `compatible_since = "0001"` claims, checked: 0001's own writes work on the 0002 schema."""
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    env = make_env(url, redis_url)
+    assert run_cli("migrate", "0001", env=env).returncode == 0
+    assert _version(pg_server, database) == [("0001",)]
+    # The upsert of the 0001 release's task (mbhealth/tasks.py at 0001), before and after 0002.
+    upsert_0001 = (
+        "INSERT INTO task_results (task_id, task_name, n, result) VALUES ('{id}', 'mbhealth.analyze_number', {n}, "
+        "'{{\"n\": {n}}}') ON CONFLICT (task_id) DO UPDATE SET result = excluded.result, n = excluded.n"
+    )
+    before, after = uuid.uuid4(), uuid.uuid4()
+    pg_server.execute(upsert_0001.format(id=before, n=1), database)
+    assert run_cli("migrate", env=env).returncode == 0
+    assert _version(pg_server, database) == [("0002",)]
+    for _ in range(2):  # a first write and a redelivered one
+        pg_server.execute(upsert_0001.format(id=after, n=2), database)
+    rows = pg_server.execute("SELECT task_id, n, runs FROM task_results ORDER BY n", database)
+    assert rows == [(before, 1, 1), (after, 2, 1)]
+
+
+def test_rollback_over_an_expand_migration_keeps_the_schema_and_says_so(pg_server, make_env, redis_url, tmp_path):
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    env = make_env(url, redis_url)
+    assert run_cli("migrate", env=env).returncode == 0  # this release: 0002
+    previous = _release(tmp_path, "release-0001", drop=("0002_task_results_runs.py",))
+
+    rollback = run_cli("migrate", env={**env, "PYTHONPATH": previous})
+    out = rollback.stdout + rollback.stderr
+    assert rollback.returncode == 0, out
+    (kept,) = [r for r in _records(rollback.stdout) if r.get("event") == "migrate_newer_schema_kept"]
+    assert kept["level"] == "WARNING"
+    assert (kept["database_revision"], kept["release_head"], kept["compatible_since"]) == ("0002", "0001", "0001")
+    assert kept["message"].startswith("database schema is at revision 0002, newer than this release (head 0001)")
+    assert "Running upgrade" not in out and "Running downgrade" not in out
+    assert _version(pg_server, database) == [("0002",)]
+    assert "runs" in _columns(pg_server, database)
+
+    # Rolling forward again is an ordinary no-op upgrade.
+    forward = run_cli("migrate", env=env)
+    assert forward.returncode == 0 and "migrate_newer_schema_kept" not in forward.stdout
+
+
+def test_rollback_over_a_contract_migration_fails_loudly_until_the_schema_is_downgraded(
+    pg_server, make_env, redis_url, tmp_path
+) -> None:
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    env = make_env(url, redis_url)
+    later = _release(tmp_path, "release-0003", add={"0003_contract.py": CONTRACT_0003})
+    assert run_cli("migrate", env={**env, "PYTHONPATH": later}).returncode == 0
+    assert _version(pg_server, database) == [("0003",)]
+
+    # This release (head 0002) cannot run on 0003: the Job fails, before any Deployment changes.
+    rollback = run_cli("migrate", env=env)
+    assert rollback.returncode == EX_INCOMPATIBLE_SCHEMA, rollback.stdout + rollback.stderr
+    (failure,) = [r for r in _records(rollback.stdout) if r.get("event") == "migrate_incompatible_schema"]
+    assert failure["level"] == "CRITICAL"
+    assert (failure["database_revision"], failure["release_head"]) == ("0003", "0002")
+    assert "needs code from revision 0003 on" in failure["message"]
+    assert "python -m mbhealth migrate --downgrade 0002" in failure["message"]
+    assert "Traceback" not in rollback.stdout + rollback.stderr
+    assert _version(pg_server, database) == [("0003",)]
+
+    # The documented way back: the later release's image downgrades, then this release migrates.
+    down = run_cli("migrate", "--downgrade", "0002", env={**env, "PYTHONPATH": later})
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "Running downgrade 0003 -> 0002" in down.stdout
+    again = run_cli("migrate", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _version(pg_server, database) == [("0002",)]
+    assert "task_name" in _columns(pg_server, database)
+
+
+def test_a_newer_revision_with_no_compatibility_record_fails(pg_server, make_env, redis_url) -> None:
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    env = make_env(url, redis_url)
+    assert run_cli("migrate", env=env).returncode == 0
+    # Migrated by something that kept no record (a hand-run alembic, another tool).
+    pg_server.execute("UPDATE alembic_version SET version_num = '9abc'", database)
+    result = run_cli("migrate", env=env)
+    assert result.returncode == EX_INCOMPATIBLE_SCHEMA, result.stdout + result.stderr
+    assert "records no compatibility for it" in result.stdout
 
 
 def test_api_start_up_does_not_migrate(pg_server, make_env, redis_url, processes) -> None:

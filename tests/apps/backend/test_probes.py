@@ -44,7 +44,7 @@ def test_worker_alive_needs_no_application_config(env) -> None:
 
 
 def test_worker_probes_across_the_worker_lifetime(make_env, migrated_db, fresh_redis, processes) -> None:
-    env = make_env(migrated_db, fresh_redis.url())
+    env = {**make_env(migrated_db, fresh_redis.url()), "WORKER_HEARTBEAT_MAX_AGE": "30"}
     heartbeat = Path(env["WORKER_HEARTBEAT_FILE"])
 
     code, elapsed, out = _probe("worker-ready", env)
@@ -54,24 +54,30 @@ def test_worker_probes_across_the_worker_lifetime(make_env, migrated_db, fresh_r
     worker = processes.worker(env)
     code, _, out = _probe("worker-ready", env)
     assert code == 0, out
+    # The first beat: the worker's own ping came back through the broker into its loop.
+    wait_until(heartbeat.exists, 5, 0.1, "the first heartbeat")
     assert _probe("worker-alive", env)[0] == 0
 
     # The heartbeat keeps beating (interval 0.5 s here).
     first = heartbeat.stat().st_mtime
     wait_until(lambda: heartbeat.stat().st_mtime > first, 5, 0.1, "a newer heartbeat")
 
-    # Broker down: readiness fails fast, liveness does not care.
+    # Broker down: readiness fails fast; no ping comes back, so the heartbeat stops, but
+    # liveness passes while it is younger than WORKER_HEARTBEAT_MAX_AGE (a blip restarts nothing).
     fresh_redis.stop()
     code, elapsed, out = _probe("worker-ready", env)
     assert code == 1, out
     assert elapsed < 8
-    before = heartbeat.stat().st_mtime
-    wait_until(lambda: heartbeat.stat().st_mtime > before, 5, 0.1, "a heartbeat while Redis is down")
+    time.sleep(1.5)
+    stalled = heartbeat.stat().st_mtime
+    time.sleep(2)
+    assert heartbeat.stat().st_mtime == stalled, "the heartbeat beat without the broker"
     assert _probe("worker-alive", env)[0] == 0
 
-    # Broker back: the worker reconnects and answers again.
+    # Broker back: the worker reconnects, answers again, and beats again.
     fresh_redis.start()
     wait_until(lambda: _probe("worker-ready", env)[0] == 0, 30, 0.5, "worker-ready after Redis returned")
+    wait_until(lambda: heartbeat.stat().st_mtime > stalled, 30, 0.2, "a heartbeat after Redis returned")
 
     assert worker.terminate() == 0
     assert not heartbeat.exists()

@@ -82,7 +82,7 @@ def test_worker_warm_shutdown_finishes_the_running_task(
 ) -> None:
     worker = processes.worker(env)
     heartbeat = Path(env["WORKER_HEARTBEAT_FILE"])
-    assert heartbeat.exists()
+    wait_until(heartbeat.exists, 5, 0.1, "the first heartbeat")
     client = _celery_client(redis_url)
     try:
         running = client.send_task("mbhealth.analyze_number", args=[20], kwargs={"test_delay_seconds": 3})

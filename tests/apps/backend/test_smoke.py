@@ -45,6 +45,20 @@ def test_smoke_fails_naming_the_dependency_when_redis_is_down(env, processes, fr
     assert "503" in only["detail"] and "redis" in only["detail"]
 
 
+def test_smoke_does_not_accept_a_degraded_api(env, processes, fresh_redis, make_env, migrated_db) -> None:
+    """Redis down after it answered: the API stays in the Service ("degraded"), the release is refused."""
+    degraded = make_env(migrated_db, fresh_redis.url())
+    api = processes.api(degraded)
+    assert api.get("/health/ready").body["status"] == "ready"
+    fresh_redis.stop()
+    assert api.get("/health/ready").status == 200
+    run = run_cli("smoke", "--api", f"http://127.0.0.1:{api.port}", "--timeout", "3", env=degraded, timeout=30)
+    assert run.returncode == 1
+    (only,) = checks(run.stdout)
+    assert only["check"] == "api-ready" and only["ok"] is False
+    assert "200 degraded" in only["detail"] and "redis" in only["detail"]
+
+
 def test_smoke_fails_when_no_worker_completes_the_task(env, processes) -> None:
     api = processes.api(env)  # no worker running: the task stays PENDING
     run = run_cli("smoke", "--api", f"http://127.0.0.1:{api.port}", "--timeout", "4", env=env, timeout=30)

@@ -11,6 +11,7 @@ from mbhealth.api import debug, health, tasks
 from mbhealth.celery_app import configure_celery
 from mbhealth.config import get_settings
 from mbhealth.db import dispose_engine
+from mbhealth.health import Readiness
 
 API_PREFIX = "/api/v1"
 
@@ -35,6 +36,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.readiness = Readiness()
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(tasks.router, prefix=API_PREFIX)
     if settings.environment == "test":

@@ -19,12 +19,13 @@ async def live() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    """PostgreSQL and Redis both answer: 200, else 503 naming the failed dependencies."""
+    """200 "ready" when PostgreSQL and Redis answer; 200 "degraded" when only Redis fails after
+    it has answered this process once; else 503 "unavailable" (see mbhealth.health)."""
     results = await check_all(request.app.state.settings)
-    failed = [r.name for r in results if not r.ok]
+    status, failed, blocking = request.app.state.readiness.verdict(results)
     body = {
-        "status": "unavailable" if failed else "ready",
+        "status": status,
         "checks": {r.name: r.as_json() for r in results},
         "failed": failed,
     }
-    return JSONResponse(body, status_code=503 if failed else 200, headers={"Cache-Control": "no-store"})
+    return JSONResponse(body, status_code=503 if blocking else 200, headers={"Cache-Control": "no-store"})

@@ -15,6 +15,10 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
+# The oldest revision whose code still works on the schema this migration leaves (see
+# mbhealth/schema_compat.py): the parent (or older) for an expand migration, this revision
+# itself for a contract migration. A rollback to older images keeps this schema only then.
+compatible_since = None  # required: set it
 
 
 def upgrade() -> None:

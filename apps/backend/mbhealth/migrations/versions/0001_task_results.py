@@ -15,6 +15,8 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+# The first revision: no older code exists (see mbhealth/schema_compat.py).
+compatible_since = "0001"
 
 
 def upgrade() -> None:
