@@ -83,7 +83,7 @@ def render(result, args, built: dict[str, str], started: datetime, load_before: 
         + "; ".join(f"new replica ready in {s.new_ready_seconds:.1f} s, old one: preStop {s.old_prestop_seconds:.1f} s, "
                     f"exit {s.old_exit_code} {s.old_signal_to_exit_seconds:.1f} s after SIGTERM"
                     + (" (SIGKILLed)" if s.old_killed else "") for s in result.roll_steps) + " |",
-        f"| connections per backend replica | "
+        "| connections per backend replica | "
         + ", ".join(f":{port} {n}" for port, n in sorted(result.replica_connections.items())) + " |",
         f"| tasks submitted | {result.tasks_submitted} (API submissions accepted with 202, plus "
         f"{result.slow_tasks} slow tasks of {SLOW_TASK_SECONDS:g} s sent to the broker) |",
