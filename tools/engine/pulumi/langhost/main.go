@@ -175,7 +175,11 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
-	cfg, err := json.Marshal(req.GetConfig())
+	config := req.GetConfig()
+	if config == nil {
+		config = map[string]string{} // the SDK reads PULUMI_CONFIG as an object, never null
+	}
+	cfg, err := json.Marshal(config)
 	if err != nil {
 		return nil, err
 	}
