@@ -36,6 +36,8 @@
 #     reason Error) instead: put the label in a Job's spec.template.metadata.labels to make that
 #     Job fail (with backoffLimit: 0 it fails at the first pod);
 #   - a deleted pod is removed at once (no kubelet to finalize it).
+# Nodes offer 32 cpu, 256Gi memory, 200Gi ephemeral storage, 110 pods. A default StorageClass
+# `standard` (the controller manager's hostPath provisioner) binds PersistentVolumeClaims.
 # No container ever runs: `kubectl logs/exec/port-forward` have nothing to talk to.
 set -euo pipefail
 
@@ -136,6 +138,11 @@ componentsPatches:
   extraArgs:
   - key: leader-elect
     value: "false"
+  # The in-tree hostPath provisioner (meant for single-node test clusters): PersistentVolumeClaims
+  # of the default StorageClass (created by start) bind, so StatefulSets with volumeClaimTemplates
+  # schedule. Nothing mounts them: kwok runs no container.
+  - key: enable-hostpath-provisioner
+    value: "true"
 - name: kube-scheduler
   extraArgs:
   - key: leader-elect
@@ -278,8 +285,22 @@ cmd_start() {
     write_kubeconfig
     # Node addresses on loopback (kwok's default is 192.0.2.x, 2001:db8::x): whatever the API server
     # would dial for a node (logs, exec) stays on this machine.
-    kwokctl_ scale node --replicas "$NODES" --param '.nodeIPs=["127.0.0.1"]' >>"$STATE/kwokctl.log" 2>&1 \
+    # Nodes offer ephemeral storage too (kwok's template has none), or no pod with an
+    # ephemeral-storage request would ever schedule.
+    kwokctl_ scale node --replicas "$NODES" --param '.nodeIPs=["127.0.0.1"]' \
+      --param '.allocatable["ephemeral-storage"]="200Gi"' >>"$STATE/kwokctl.log" 2>&1 \
       || fail_start "kwokctl scale node failed"
+    kc apply -f - >>"$STATE/kwokctl.log" 2>&1 <<'EOF' || fail_start "the default StorageClass could not be created"
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+EOF
   fi
   wait_ready
   echo "cluster: running in $(since "$t0"): https://127.0.0.1:$PORT ($(kc version -o json 2>/dev/null | sed -n 's/.*"gitVersion": *"\(v[^"]*\)".*/\1/p' | tail -n1)), $NODES nodes, context $CONTEXT"
