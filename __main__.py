@@ -17,9 +17,9 @@ import pulumi_random as random
 
 from components.app_env import AppEnvironment
 from components.build_specs import BACKEND_API, FRONTEND_WEB, WORKER
-from components.config import StackConfig, load_stack_config
-from components.config import InClusterDataConfig
+from components.config import ExternalDataConfig, InClusterDataConfig, StackConfig, load_stack_config
 from components.data_services import InClusterDataServices, external_data_services
+from components.external_data import checked_egress
 from components.image import release_images
 from components.ingress import PublicIngress
 from components.labels import standard_labels
@@ -38,10 +38,14 @@ def deploy(config: StackConfig) -> None:
     def service_url(name: str, port: int) -> str:
         return f"http://{name}.{config.namespace}.svc.cluster.local:{port}"
 
+    # Managed data services: their secret URLs must point inside the egress the stack allows,
+    # checked before anything is deployed (everything lives in the namespace, which waits).
+    preflight = (checked_egress(config.data) if isinstance(config.data, ExternalDataConfig)
+                 else pulumi.Output.from_input(True))
     namespace = k8s.core.v1.Namespace(
         "namespace",
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=config.namespace,
+            name=preflight.apply(lambda _: config.namespace),
             labels={**labels(config.namespace, "namespace"), "pod-security.kubernetes.io/enforce": "restricted"},
         ),
     )

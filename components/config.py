@@ -12,7 +12,7 @@ Nothing a user writes is silently ignored or changed:
 - a setting that is text (a tag, a name, a host) written as a YAML number, boolean or
   empty value is refused with a "write it in quotes" hint, because YAML would have
   changed it (`1.10` -> 1.1, `0123456` -> 42798, empty -> null);
-- a value with no effect (`replicas` beside `autoscaling`, `egressCidr` with in-cluster
+- a value with no effect (`replicas` beside `autoscaling`, `dataServices.redis` with in-cluster
   data services) is an error;
 - a secret committed in plain text is refused with the `pulumi config set --secret` to run.
 `ConfigError` is a `pulumi.RunError`: under `pulumi up` it prints as those lines, no traceback.
@@ -63,6 +63,9 @@ SECRET_KEYS = ("secretKey", "databaseUrl", "redisUrl", "registryPassword")
 SECRET_KEY_MIN_LENGTH = 32
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")  # what the backend accepts
 REDIS_SCHEMES = ("redis", "rediss")
+# Managed data services: each URL's secret key, and the port a URL without one connects to.
+EXTERNAL_SERVICES = {"postgres": "databaseUrl", "redis": "redisUrl"}
+DEFAULT_PORTS = {"postgres": 5432, "redis": 6379}
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
@@ -133,6 +136,19 @@ class ConfigError(pulumi.RunError, ValueError):
         super().__init__("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 
 
+class SecretConfigError(pulumi.RunError):
+    """Config that only a secret's value shows to be wrong, found inside the secret's `apply`
+    (e.g. a data service URL outside the egress the stack allows): the same lines as ConfigError.
+
+    Not a ValueError: the SDK would wrap that in the resource's context (and print the chain);
+    a RunError passes through unchanged and prints as its message alone.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+
+
 # ---------------------------------------------------------------------------------------
 # The typed values the components take.
 
@@ -194,12 +210,25 @@ class InClusterDataConfig:
 
 
 @dataclass(frozen=True)
+class ExternalEndpoint:
+    """Where a managed data service listens: the networks and the TCP port the NetworkPolicy allows."""
+
+    cidrs: tuple[str, ...]
+    port: int
+
+
+@dataclass(frozen=True)
 class ExternalDataConfig:
-    """PostgreSQL and Redis are managed elsewhere (prod); URLs are Pulumi secrets."""
+    """PostgreSQL and Redis are managed elsewhere (prod); URLs are Pulumi secrets.
+
+    `postgres`/`redis` are plain config (never parsed out of the URLs): the egress the
+    NetworkPolicies allow. The program checks each URL against them before deploying.
+    """
 
     database_url: pulumi.Output[str] = field(repr=False)
     redis_url: pulumi.Output[str] = field(repr=False)
-    egress_cidr: str = "0.0.0.0/0"
+    postgres: ExternalEndpoint = ExternalEndpoint(cidrs=(), port=5432)
+    redis: ExternalEndpoint = ExternalEndpoint(cidrs=(), port=6379)
 
 
 @dataclass(frozen=True)
@@ -341,6 +370,9 @@ PinnedImage = _text(PINNED_FORM, _matches(PINNED_RE))
 StackName = _text("a stack name like <org>/mbhealth/dev (whose `images` output is promoted)", _matches(_STACK_NAME))
 Quantity = Annotated[str, BeforeValidator(_quantity), Form(QUANTITY_FORM)]
 PositiveInt = Annotated[int, Strict(), Field(ge=1), Form("a whole number of at least 1")]
+Port = Annotated[int, Strict(), Field(ge=1, le=65535), Form("a TCP port: a whole number from 1 to 65535")]
+CidrList = Annotated[list[Cidr], Strict(), Field(min_length=1),
+                     Form("a list of networks in CIDR notation, like [10.0.1.0/24]")]
 Percent = Annotated[int, Strict(), Field(ge=1, le=100), Form("a whole number from 1 to 100")]
 
 
@@ -372,8 +404,19 @@ class DataServicesSettings(_Model):
     postgres_storage: Optional[Quantity] = Field(None, alias="postgresStorage")
     postgres_image: Optional[VersionedImage] = Field(None, alias="postgresImage")
     redis_image: Optional[VersionedImage] = Field(None, alias="redisImage")
-    # external
-    egress_cidr: Optional[Cidr] = Field(None, alias="egressCidr")
+    # external: where each managed service listens (the NetworkPolicies' egress)
+    postgres: Optional["ExternalServiceSettings"] = None
+    redis: Optional["ExternalServiceSettings"] = None
+    # replaced by postgres/redis (one CIDR for both services, ports fixed at 5432/6379)
+    egress_cidr: Optional[Any] = Field(None, alias="egressCidr")
+
+
+class ExternalServiceSettings(_Model):
+    cidrs: CidrList
+    port: Optional[Port] = None
+
+
+DataServicesSettings.model_rebuild()
 
 
 class ResourceSettings(_Model):
@@ -481,6 +524,9 @@ def _at(tp: Any, path: tuple[Any, ...]) -> tuple[Any, list[Any]]:
     """The type (and its metadata) at `path` below `tp`; (None, []) past a leaf or an unknown key."""
     for part in path:
         bare, _ = _unwrap(tp)
+        if get_origin(bare) is list and str(part).isdigit():
+            tp = get_args(bare)[0]
+            continue
         if not _is_model(bare):
             return None, []
         tp = _field(bare, str(part))
@@ -563,6 +609,8 @@ def _report(problems: _Problems, top: str, tp: Any, error: ValidationError,
             problems.add(key, f"got {_shown(value)}", form)
         elif kind == "value_error":
             problems.add(key, str(item["ctx"]["error"]), form)
+        elif get_origin(_at(tp, loc)[0]) is list and not isinstance(value, list):
+            problems.add(key, f"got {_shown(value)}, not a list", form)
         elif isinstance(value, str) and not _expects_text(tp, loc):
             problems.add(key, f"got {_shown(value)} (text)", f"{form}, written without quotes")
         elif isinstance(value, (dict, list)) and not _is_model(_at(tp, loc)[0]):
@@ -847,10 +895,15 @@ def _read_data(problems: _Problems, settings: Optional[DataServicesSettings], ra
             _external_secrets(problems, raw, stack)  # reported with the other problems of dataServices
         return None
     given = settings.model_fields_set
+    if "egress_cidr" in given:
+        problems.add("dataServices.egressCidr", "replaced by each service's own networks and port (one CIDR for both, "
+                     "with ports fixed at 5432 and 6379, blocked TLS Redis on 6380)",
+                     "dataServices.postgres: {cidrs: [<network>], port: 5432} and "
+                     "dataServices.redis: {cidrs: [<network>], port: 6380}; remove egressCidr")
     if settings.mode == "in-cluster":
-        for name, alias in (("egress_cidr", "egressCidr"),):
+        for name in EXTERNAL_SERVICES:
             if name in given:
-                problems.add(f"dataServices.{alias}", "has no effect with mode in-cluster (PostgreSQL and Redis run "
+                problems.add(f"dataServices.{name}", "has no effect with mode in-cluster (PostgreSQL and Redis run "
                              "in the namespace)", "it only with mode external; remove it")
         for key in ("databaseUrl", "redisUrl"):
             if key in raw.secrets:
@@ -866,11 +919,20 @@ def _read_data(problems: _Problems, settings: Optional[DataServicesSettings], ra
         if name in given:
             problems.add(f"dataServices.{alias}", "has no effect with mode external (no PostgreSQL or Redis runs "
                          "in the namespace)", "it only with mode in-cluster; remove it")
+    endpoints = {}
+    for name in EXTERNAL_SERVICES:
+        service: Optional[ExternalServiceSettings] = getattr(settings, name)
+        if service is None:
+            problems.add(f"dataServices.{name}", "missing while mode is external (the NetworkPolicies allow "
+                         "egress only to the networks and port named here)",
+                         f"{{cidrs: [<network in CIDR notation>], port: <TCP port, default {DEFAULT_PORTS[name]}>}}")
+            continue
+        endpoints[name] = ExternalEndpoint(cidrs=tuple(service.cidrs), port=service.port or DEFAULT_PORTS[name])
     _external_secrets(problems, raw, stack)
-    if problems.has("databaseUrl") or problems.has("redisUrl"):
+    if problems.has("databaseUrl") or problems.has("redisUrl") or len(endpoints) != len(EXTERNAL_SERVICES):
         return None
     return ExternalDataConfig(database_url=secrets["databaseUrl"], redis_url=secrets["redisUrl"],
-                              egress_cidr=settings.egress_cidr or "0.0.0.0/0")
+                              postgres=endpoints["postgres"], redis=endpoints["redis"])
 
 
 def _external_secrets(problems: _Problems, raw: RawConfig, stack: str) -> None:

@@ -2,7 +2,9 @@
 
     ingress controller -> frontend:8080, backend:8000 (/api)
     frontend -> backend:8000
-    backend, worker, migrate -> PostgreSQL:5432;  backend, worker -> Redis:6379
+    backend, worker, migrate -> PostgreSQL;  backend, worker -> Redis
+        in-cluster: their pods on 5432 / 6379;
+        managed (prod): the networks and port the stack names for each (dataServices.postgres/redis)
     every pod -> cluster DNS:53
 """
 
@@ -15,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.build_specs import BACKEND_API, FRONTEND_WEB
-from components.data_services import POSTGRES_PORT, REDIS_PORT, DataEndpoints
+from components.data_services import DataEndpoints
 from components.labels import selector_labels
 
 DNS_PORT = 53
@@ -23,11 +25,14 @@ DNS_PORT = 53
 
 @dataclass(frozen=True)
 class Flow:
-    """Pods named `source` may open TCP connections to pods named `target` on `port`."""
+    """Pods named `source` may open TCP connections to pods named `target` on `port`.
+
+    A data service (`postgres`, `redis`) has no port here: its endpoint says where it listens.
+    """
 
     source: str
     target: str
-    port: int
+    port: Optional[int] = None
 
 
 def _pods(name: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
@@ -97,19 +102,22 @@ class NetworkPolicies(pulumi.ComponentResource):
             ingress.setdefault(target, []).append(
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_namespace(ingress_namespace)], ports=_tcp(port))
             )
-        external = {"postgres": (data.postgres_selector, POSTGRES_PORT), "redis": (data.redis_selector, REDIS_PORT)}
+        endpoints = {"postgres": data.postgres, "redis": data.redis}
         for flow in flows:
-            selector = external[flow.target][0] if flow.target in external else selector_labels(flow.target)
-            if selector is None:
-                # The server is outside the cluster: allow the port to the configured CIDR.
-                peer = k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=data.egress_cidr))
-                egress.setdefault(flow.source, []).append(k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[peer], ports=_tcp(flow.port)))
+            endpoint = endpoints.get(flow.target)
+            port = endpoint.port if endpoint else flow.port
+            assert port is not None, flow
+            if endpoint is not None and endpoint.selector is None:
+                # A managed server outside the cluster: its port, to the networks the stack names for it.
+                peers = [k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+                         for cidr in endpoint.cidrs]
+                egress.setdefault(flow.source, []).append(k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=_tcp(port)))
                 continue
             egress.setdefault(flow.source, []).append(
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[_pods(flow.target)], ports=_tcp(flow.port))
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[_pods(flow.target)], ports=_tcp(port))
             )
             ingress.setdefault(flow.target, []).append(
-                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_pods(flow.source)], ports=_tcp(flow.port))
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_pods(flow.source)], ports=_tcp(port))
             )
 
         for name in sorted(set(ingress) | set(egress)):
@@ -130,11 +138,11 @@ def application_flows() -> list[Flow]:
     """Who talks to whom (the system diagram's arrows)."""
     return [
         Flow("frontend", "backend", BACKEND_API.port),
-        Flow("backend", "postgres", POSTGRES_PORT),
-        Flow("backend", "redis", REDIS_PORT),
-        Flow("worker", "postgres", POSTGRES_PORT),
-        Flow("worker", "redis", REDIS_PORT),
-        Flow("migrate", "postgres", POSTGRES_PORT),
+        Flow("backend", "postgres"),
+        Flow("backend", "redis"),
+        Flow("worker", "postgres"),
+        Flow("worker", "redis"),
+        Flow("migrate", "postgres"),
         Flow("smoke", "backend", BACKEND_API.port),
         Flow("smoke", "frontend", FRONTEND_WEB.port),
     ]

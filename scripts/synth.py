@@ -49,6 +49,7 @@ from pulumi.runtime import rpc, settings  # noqa: E402
 from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
 from pulumi.runtime.sync_await import _sync_await  # noqa: E402
 
+from components import external_data  # noqa: E402
 from components.config import PROJECT, deep_merge  # noqa: E402
 from components.stack_file import StackFile, StackFileError, engine_string, engine_strings, load_stack_file  # noqa: E402
 
@@ -469,8 +470,8 @@ def synthesize(
         config[f"{PROJECT}:{key}"] = engine_string(value)
     if secrets is None:
         # Stand in for what only operators hold, but never for a value written in plain text.
-        secret_values = {key: value for key, value in SYNTH_SECRETS.get(stack, {}).items()
-                         if f"{PROJECT}:{key}" not in config}
+        secret_values = {key: _stand_in_on_configured_port(key, value, config)
+                         for key, value in SYNTH_SECRETS.get(stack, {}).items() if f"{PROJECT}:{key}" not in config}
     else:
         secret_values = dict(secrets)
     for key, value in secret_values.items():
@@ -478,6 +479,8 @@ def synthesize(
 
     mocks = SynthMocks(stack_outputs)
     monitor = RecordingMonitor(mocks)
+    # Offline: a managed data service's host name is never resolved (pulumi up checks it).
+    external_data.resolver = offline_resolver
     settings.set_root_resource(None)  # a fresh root stack for every run
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=_ENGINE_LOG)
     pulumi.runtime.set_all_config(config, secret_keys=[f"{PROJECT}:{key}" for key in secret_values])
@@ -503,6 +506,26 @@ def synthesize(
     exports = {name: _resolve(value) for name, value in (root.outputs if root else {}).items()}
     notes = [f"warning: {w}" for w in loaded[0].warnings] + list(mocks.notes)
     return SynthResult(stack=stack, resources=monitor.registered, exports=exports, notes=notes)
+
+
+def offline_resolver(host: str) -> None:
+    """Synth resolves no host name: the URL's port and any address literal are still checked."""
+    return None
+
+
+_URL_SECRETS = {"databaseUrl": "postgres", "redisUrl": "redis"}
+
+
+def _stand_in_on_configured_port(key: str, value: str, config: Mapping[str, str]) -> str:
+    """A stand-in data service URL on the port the stack configures for that service (a real one must be)."""
+    service = _URL_SECRETS.get(key)
+    try:
+        port = json.loads(config.get(f"{PROJECT}:dataServices", "{}")).get(service or "", {}).get("port")
+    except (ValueError, AttributeError):
+        port = None
+    if service is None or not isinstance(port, int):
+        return value
+    return re.sub(r":\d+/", f":{port}/", value, count=1)
 
 
 def _resolve(value: Any) -> Any:
@@ -594,13 +617,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, help="output directory (default build/manifests/<stack>)")
     parser.add_argument("--stack-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
-    from components.config import ConfigError
+    from components.config import ConfigError, SecretConfigError
 
     out_dir = (args.out or MANIFEST_DIR / args.stack).absolute()
     started = time.perf_counter()
     try:
         result = synthesize(args.stack, stack_file=args.stack_file)
-    except (ConfigError, StackFileError) as error:
+    except (ConfigError, SecretConfigError, StackFileError) as error:
         print(f"synth {args.stack}: {error}", file=sys.stderr)
         if remove_output(out_dir):
             print(f"synth {args.stack}: removed {_relative(out_dir)} (it no longer matches the stack)", file=sys.stderr)

@@ -244,8 +244,12 @@ def test_dev_flows(dev):
 
 
 def test_prod_flows_reach_external_data_by_cidr(prod):
+    """Each managed service at its own networks and port (prod's Redis is TLS on 6380), from config."""
     egress, ingress = allowed(prod)
-    assert ("backend", "cidr:10.0.0.0/8", 5432) in egress and ("worker", "cidr:10.0.0.0/8", 6379) in egress
+    assert egress == {("frontend", "backend", 8000), ("backend", "cidr:10.0.1.0/24", 5432),
+                      ("backend", "cidr:10.0.2.0/24", 6380), ("worker", "cidr:10.0.1.0/24", 5432),
+                      ("worker", "cidr:10.0.2.0/24", 6380), ("migrate", "cidr:10.0.1.0/24", 5432),
+                      ("smoke", "backend", 8000), ("smoke", "frontend", 8080)}
     assert ingress == {("frontend", "backend", 8000), ("ingress-controller", "frontend", 8080),
                        ("ingress-controller", "backend", 8000), ("smoke", "backend", 8000), ("smoke", "frontend", 8080)}
 
