@@ -25,6 +25,7 @@ from components.ingress import PublicIngress
 from components.labels import standard_labels
 from components.migration import MigrationJob
 from components.network_policy import NetworkPolicies, application_flows
+from components.registry_pull import image_pull_secrets
 from components.smoke_test import SmokeTest
 from components.workload import Workload, WorkloadArgs
 
@@ -53,6 +54,8 @@ def deploy(config: StackConfig) -> None:
 
     images = release_images(config)
     backend_image = images["backend"]  # the API, the worker and the Jobs run the same build
+    # Every pod that runs our images pulls them with these (none for an anonymous registry).
+    pull_secrets = image_pull_secrets(config.registry, ns, labels("registry-pull", "config"))
 
     if isinstance(config.data, InClusterDataConfig):
         data = InClusterDataServices(config.data, ns, stack).endpoints
@@ -75,13 +78,13 @@ def deploy(config: StackConfig) -> None:
     ).sources
 
     migrate = MigrationJob(ns, backend_image, config.services["backend"], backend_env, version, stack,
-                           opts=pulumi.ResourceOptions(depends_on=data.ready))
+                           image_pull_secrets=pull_secrets, opts=pulumi.ResourceOptions(depends_on=data.ready))
 
     def workload(name: str, component: str, image, process, env, after=()) -> Workload:
         return Workload(
             WorkloadArgs(name=name, component=component, namespace=ns, image=image, process=process,
                          sizing=config.services[name], env=env, version=version, stack=stack,
-                         production=config.is_production),
+                         production=config.is_production, image_pull_secrets=pull_secrets),
             opts=pulumi.ResourceOptions(depends_on=list(after)),
         )
 
@@ -92,7 +95,7 @@ def deploy(config: StackConfig) -> None:
     smoke = SmokeTest(ns, backend_image, api_url=service_url("backend", BACKEND_API.port),
               web_url=service_url("frontend", FRONTEND_WEB.port),
               release=[*images.values(), backend_env.checksum, frontend_env.checksum],
-              sizing=config.services["backend"], version=version, stack=stack,
+              sizing=config.services["backend"], version=version, stack=stack, image_pull_secrets=pull_secrets,
               opts=pulumi.ResourceOptions(depends_on=[backend, worker, frontend, network]))
 
     ingress = PublicIngress(config.ingress, ns, labels("public", "ingress"),

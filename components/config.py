@@ -183,9 +183,16 @@ class RegistryConfig:
     server: str
     username: Optional[str] = None
     password: Optional[pulumi.Output[str]] = field(default=None, repr=False)
+    # An image pull Secret that already exists in the namespace (else one is made from the credentials).
+    pull_secret_name: Optional[str] = None
 
     def repository(self, image: str) -> str:
         return f"{self.server}/{PROJECT}/{image}"
+
+    @property
+    def host(self) -> str:
+        """The registry host[:port] that logins and `.dockerconfigjson` name."""
+        return self.server.split("/")[0]
 
 
 @dataclass(frozen=True)
@@ -389,6 +396,7 @@ class _Model(BaseModel):
 class RegistrySettings(_Model):
     server: RegistryServer
     username: Optional[RegistryUser] = None
+    pull_secret_name: Optional[SecretName] = Field(None, alias="pullSecretName")
 
 
 class IngressSettings(_Model):
@@ -802,17 +810,25 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
     environment = settings.get("environment", "development")
     production = environment == "production"
 
-    # Registry and its credentials.
+    # Registry and its credentials: a password is needed to push (images.source build) and to make
+    # the image pull Secret (unless registry.pullSecretName names an existing one); else not at all.
     registry_settings: Optional[RegistrySettings] = settings.get("registry")
     username = registry_settings.username if registry_settings else None
+    pull_secret_name = registry_settings.pull_secret_name if registry_settings else None
     password = secrets.get("registryPassword")
-    if username and "registryPassword" not in raw.secrets and "registryPassword" not in raw.plaintext_secret_keys:
-        problems.add("registryPassword", "missing while registry.username is set",
+    image_settings: Optional[ImagesSettings] = settings.get("images")
+    pushes = image_settings is None or image_settings.source == "build"
+    uses = [why for why, needed in (("images are pushed (images.source build)", pushes),
+                                    ("the cluster pulls with it (no registry.pullSecretName)", not pull_secret_name))
+            if needed]
+    given = "registryPassword" in raw.secrets or "registryPassword" in raw.plaintext_secret_keys
+    if username and uses and not given:
+        problems.add("registryPassword", f"missing while registry.username is set and {' and '.join(uses)}",
                      f"a secret: {_secret_command(stack, 'registryPassword', '<token>')}")
     if "registryPassword" in raw.secrets and registry_settings and not username:
         problems.add("registry.username", "missing while registryPassword is set", "the registry user name")
     registry = RegistryConfig(server=registry_settings.server if registry_settings else "", username=username,
-                              password=password)
+                              password=password, pull_secret_name=pull_secret_name)
 
     if "secretKey" not in raw.secrets and "secretKey" not in raw.plaintext_secret_keys and production:
         problems.add("secretKey", "missing in a production stack",
@@ -834,6 +850,9 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
             if key in raw.values:
                 warnings.append(f"{PROJECT}:{key}: has no effect with images.source {images.mode} "
                                 "(nothing is built; the promoted images are deployed as they are)")
+        if "registryPassword" in raw.secrets and username and pull_secret_name:
+            warnings.append(f"{PROJECT}:registryPassword: has no effect with images.source {images.mode} and "
+                            f"registry.pullSecretName (nothing is pushed; pods pull with {pull_secret_name})")
 
     ingress_settings: Optional[IngressSettings] = settings.get("ingress")
     if problems.lines:

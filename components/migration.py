@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 
@@ -32,12 +32,13 @@ class MigrationJob(pulumi.ComponentResource):
         env: EnvSources,
         version: str,
         stack: str,
+        image_pull_secrets: Sequence[pulumi.Input[str]] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("mbhealth:app:MigrationJob", MIGRATE_NAME, None, opts)
         self.job = release_job(
             self, opts, name=MIGRATE_NAME, component="migration", namespace=namespace, image=image,
             process=MIGRATE, sizing=sizing, env=env, version=version, stack=stack,
-            deadline_seconds=MIGRATE_DEADLINE_SECONDS, backoff_limit=2,
+            deadline_seconds=MIGRATE_DEADLINE_SECONDS, backoff_limit=2, image_pull_secrets=image_pull_secrets,
         )
         self.register_outputs({"job": self.job.metadata.name})
