@@ -202,9 +202,10 @@ class SynthMocks(pulumi.runtime.Mocks):
             if not metadata.get("name"):
                 # Auto-naming: a suffix from the content, so a data change is a new name
                 # (as a replacement is in a real deploy) and an unchanged one is stable.
-                # Secrets are hashed redacted: a Secret keeps its name when a value
-                # changes (it is updated in place, as in a real deploy).
-                content = {k: v for k, v in redact(state).items() if k != "metadata"}
+                # Secrets too: pulumi-kubernetes 4.25 replaces a Secret whose data changes
+                # (no enableSecretMutable), so a new value means a new name. Synth only ever
+                # holds stand-in secrets; the suffix is 8 hex digits of a sha256.
+                content = {k: v for k, v in reveal(state).items() if k != "metadata"}
                 metadata["name"] = f"{args.name}-{_digest(content, 8)}"
             state["metadata"] = metadata
         return f"{args.name}-id", state
