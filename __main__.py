@@ -17,6 +17,7 @@ import pulumi_random as random
 
 from components.app_env import AppEnvironment
 from components.build_specs import BACKEND_API, FRONTEND_WEB, WORKER
+from components.cluster import require_supported_cluster
 from components.config import ExternalDataConfig, InClusterDataConfig, StackConfig, load_stack_config
 from components.data_services import InClusterDataServices, external_data_services
 from components.external_data import checked_egress
@@ -32,6 +33,8 @@ from components.workload import Workload, WorkloadArgs
 
 def deploy(config: StackConfig) -> None:
     version, stack = config.image_tag, config.stack
+    # Kubernetes >= 1.30 (the preStop sleep action), read from the provider's cluster before anything.
+    require_supported_cluster()
 
     def labels(name: str, component: str) -> dict[str, str]:
         return standard_labels(name, component, version, stack)

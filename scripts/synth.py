@@ -57,6 +57,8 @@ SECRET_SIG_KEY = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
 SECRET_SIG = rpc._special_secret_sig
 REDACTED = "<redacted: pulumi secret>"
 STAND_IN_REGISTRY = "synth-stand-in.invalid"
+# The Kubernetes version synth answers for the cluster (components/cluster.py asks the provider).
+STAND_IN_KUBERNETES = "v1.31.0"
 DIGEST_NOTE = ("image digests are stand-ins: sha256 of each build's Dockerfile, context (after .dockerignore), "
                "target, build args and platform; they change whenever a real build would, "
                "but they are not registry digests")
@@ -168,9 +170,12 @@ def stand_in_stack_outputs(stack: str) -> dict[str, Any]:
 
 
 class SynthMocks(pulumi.runtime.Mocks):
-    def __init__(self, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None):
+    def __init__(self, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                 kubernetes_version: Optional[str] = STAND_IN_KUBERNETES):
         # Outputs of other stacks, by stack name, for StackReferences (promotion).
         self.stack_outputs = dict(stack_outputs or {})
+        # The cluster's version (None: the cluster cannot be reached).
+        self.kubernetes_version = kubernetes_version
         self.notes: list[str] = []  # what this synth stood in for
 
     def note(self, text: str) -> None:
@@ -211,6 +216,17 @@ class SynthMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "kubernetes:helm:template":
+            opts = json.loads(args.args["jsonOpts"])
+            if opts.get("chart") == "cluster-version":
+                # No cluster offline: Helm's offline defaults when "unreachable", else the stand-in version.
+                reachable = self.kubernetes_version is not None
+                if reachable and self.kubernetes_version == STAND_IN_KUBERNETES:
+                    self.note(f"the cluster's Kubernetes version is a stand-in ({STAND_IN_KUBERNETES}); pulumi up "
+                              "reads the real one and refuses a cluster older than 1.30")
+                data = {"gitVersion": self.kubernetes_version or "v1.20.0", "discovered": str(reachable).lower()}
+                return {"result": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": "cluster-version"}, "data": data}]}
         return {}
 
 
@@ -448,6 +464,7 @@ def synthesize(
     remove: Iterable[str] = (),
     stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
     stack_file: Optional[Path] = None,
+    kubernetes_version: Optional[str] = STAND_IN_KUBERNETES,
 ) -> SynthResult:
     """Run the program for `stack` under mocks and return what it registered.
 
@@ -458,6 +475,7 @@ def synthesize(
     remove: config keys to drop from the stack file.
     stack_outputs: other stacks' outputs, for `images.source: stack` (default: a labelled stand-in).
     stack_file: read this file instead of Pulumi.<stack>.yaml (what a user wrote, for tests).
+    kubernetes_version: the API server version the cluster reports (None: it cannot be reached).
     """
     path = stack_file or stack_file_path(stack)
     parsed = read_stack_file(stack, path)
@@ -478,7 +496,7 @@ def synthesize(
     for key, value in secret_values.items():
         config[f"{PROJECT}:{key}"] = value
 
-    mocks = SynthMocks(stack_outputs)
+    mocks = SynthMocks(stack_outputs, kubernetes_version)
     monitor = RecordingMonitor(mocks)
     # Offline: a managed data service's host name is never resolved (pulumi up checks it).
     external_data.resolver = offline_resolver
@@ -618,13 +636,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, help="output directory (default build/manifests/<stack>)")
     parser.add_argument("--stack-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
+    from components.cluster import ClusterError
     from components.config import ConfigError, SecretConfigError
 
     out_dir = (args.out or MANIFEST_DIR / args.stack).absolute()
     started = time.perf_counter()
     try:
         result = synthesize(args.stack, stack_file=args.stack_file)
-    except (ConfigError, SecretConfigError, StackFileError) as error:
+    except (ConfigError, SecretConfigError, ClusterError, StackFileError) as error:
         print(f"synth {args.stack}: {error}", file=sys.stderr)
         if remove_output(out_dir):
             print(f"synth {args.stack}: removed {_relative(out_dir)} (it no longer matches the stack)", file=sys.stderr)
