@@ -46,14 +46,18 @@ def deploy(config: StackConfig) -> None:
     # checked before anything is deployed (everything lives in the namespace, which waits).
     preflight = (checked_egress(config.data) if isinstance(config.data, ExternalDataConfig)
                  else pulumi.Output.from_input(True))
-    namespace = k8s.core.v1.Namespace(
-        "namespace",
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=preflight.apply(lambda _: config.namespace),
-            labels={**labels(config.namespace, "namespace"), "pod-security.kubernetes.io/enforce": "restricted"},
-        ),
-    )
-    ns = namespace.metadata.name
+    if config.create_namespace:
+        namespace = k8s.core.v1.Namespace(
+            "namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=preflight.apply(lambda _: config.namespace),
+                labels={**labels(config.namespace, "namespace"), "pod-security.kubernetes.io/enforce": "restricted"},
+            ),
+        )
+        ns = namespace.metadata.name
+    else:
+        # createNamespace: false: someone else made (and owns) it, with its TLS Secret; never deleted here.
+        ns = preflight.apply(lambda _: config.namespace)
 
     images = release_images(config)
     backend_image = images["backend"]  # the API, the worker and the Jobs run the same build
@@ -67,7 +71,8 @@ def deploy(config: StackConfig) -> None:
 
     network = NetworkPolicies(ns, labels("network", "policy"), config.ingress.controller_namespace,
                               public_ports={"frontend": FRONTEND_WEB.port, "backend": BACKEND_API.port},
-                              flows=application_flows(), data=data)
+                              flows=application_flows(), data=data,
+                              acme_http01=config.ingress.cluster_issuer is not None)
 
     secret_key = config.secret_key or random.RandomPassword("secret-key", length=64, special=False).result
     backend_env = AppEnvironment(

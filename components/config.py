@@ -59,7 +59,7 @@ RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
 IMAGE_SOURCES = ("build", "digests", "stack")
 # Keys that hold credentials: only ever Pulumi secrets (`pulumi config set --secret`).
-SECRET_KEYS = ("secretKey", "databaseUrl", "redisUrl", "registryPassword")
+SECRET_KEYS = ("secretKey", "databaseUrl", "redisUrl", "registryPassword", "tlsCertificate", "tlsKey")
 SECRET_KEY_MIN_LENGTH = 32
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")  # what the backend accepts
 REDIS_SCHEMES = ("redis", "rediss")
@@ -197,14 +197,25 @@ class RegistryConfig:
 
 @dataclass(frozen=True)
 class IngressConfig:
+    """The public entry point. TLS comes from exactly one of: the certificate as stack secrets
+    (`tls_certificate`/`tls_key`: the program makes the Secret), cert-manager (`cluster_issuer`
+    writes `tls_secret_name`), or a Secret already in a namespace the stack does not create."""
+
     host: str
     class_name: str = "nginx"
     tls_secret_name: Optional[str] = None
     controller_namespace: str = "ingress-nginx"
+    cluster_issuer: Optional[str] = None  # cert-manager ClusterIssuer (annotation cert-manager.io/cluster-issuer)
+    tls_certificate: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM chain
+    tls_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM private key
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_secret_name or self.tls_certificate is not None)
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls_secret_name else 'http'}://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
 
 @dataclass(frozen=True)
@@ -267,6 +278,7 @@ class StackConfig:
     images: ImageSource = field(default_factory=ImageSource)
     backend_variant: str = "slim"  # key of build_specs.BACKEND_VARIANTS
     secret_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)
+    create_namespace: bool = True  # False: deploy into an existing namespace the stack never owns
     # Settings that are valid but do nothing in this stack: logged loudly, not fatal.
     warnings: tuple[str, ...] = ()
 
@@ -374,6 +386,7 @@ Cidr = _text("an IPv4 or IPv6 network in CIDR notation, like 10.0.0.0/8", _cidr_
 VersionedImage = _text("an image with a specific version tag or digest, like postgres:15.10-alpine (never latest)",
                        _versioned_problem)
 PinnedImage = _text(PINNED_FORM, _matches(PINNED_RE))
+IssuerName = _text("a cert-manager ClusterIssuer name: a lower-case DNS name like letsencrypt-prod", _matches(_DNS_NAME))
 StackName = _text("a stack name like <org>/mbhealth/dev (whose `images` output is promoted)", _matches(_STACK_NAME))
 Quantity = Annotated[str, BeforeValidator(_quantity), Form(QUANTITY_FORM)]
 PositiveInt = Annotated[int, Strict(), Field(ge=1), Form("a whole number of at least 1")]
@@ -404,6 +417,7 @@ class IngressSettings(_Model):
     class_name: IngressClass = Field("nginx", alias="className")
     tls_secret_name: Optional[SecretName] = Field(None, alias="tlsSecretName")
     controller_namespace: DnsLabel = Field("ingress-nginx", alias="controllerNamespace")
+    cluster_issuer: Optional[IssuerName] = Field(None, alias="clusterIssuer")
 
 
 class DataServicesSettings(_Model):
@@ -473,6 +487,9 @@ class StackSettings(_Model):
 
     environment: _one_of(ENVIRONMENTS)  # type: ignore[valid-type]
     namespace: DnsLabel
+    create_namespace: Annotated[bool, Strict(), Form("true (the stack creates and owns the namespace) or false "
+                                                     "(it exists already, made and owned by someone else)")] = Field(
+        True, alias="createNamespace")
     image_tag: ImageTag = Field(alias="imageTag")
     registry: RegistrySettings
     platform: Optional[_one_of(PLATFORMS)] = None  # type: ignore[valid-type]
@@ -685,6 +702,12 @@ def _validate_secret(key: str, value: str) -> Optional[tuple[str, str]]:
                     f"a URL with scheme {' or '.join(s + '://' for s in schemes)} and a host, like {example}")
     if key == "registryPassword" and not value:
         return "empty", "the registry token"
+    if key == "tlsCertificate" and "-----BEGIN CERTIFICATE-----" not in value:
+        return ("not a PEM certificate (value hidden)",
+                "the PEM certificate chain, leaf first: pulumi config set --secret tlsCertificate < tls.crt")
+    if key == "tlsKey" and not re.search(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----", value):
+        return ("not a PEM private key (value hidden)",
+                "the certificate's PEM private key: pulumi config set --secret tlsKey < tls.key")
     return None
 
 
@@ -855,6 +878,9 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
                             f"registry.pullSecretName (nothing is pushed; pods pull with {pull_secret_name})")
 
     ingress_settings: Optional[IngressSettings] = settings.get("ingress")
+    create_namespace = settings.get("createNamespace", True)
+    if ingress_settings is not None:
+        _check_tls(problems, ingress_settings, raw, stack, create_namespace, settings.get("namespace"))
     if problems.lines:
         raise ConfigError(problems.lines)
     assert ingress_settings is not None
@@ -871,14 +897,49 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
             class_name=ingress_settings.class_name,
             tls_secret_name=ingress_settings.tls_secret_name,
             controller_namespace=ingress_settings.controller_namespace,
+            cluster_issuer=ingress_settings.cluster_issuer,
+            tls_certificate=secrets.get("tlsCertificate"),
+            tls_key=secrets.get("tlsKey"),
         ),
         data=data,  # type: ignore[arg-type]
         services=settings["services"],
         images=images,
         backend_variant=settings["backendVariant"],
         secret_key=secrets.get("secretKey"),
+        create_namespace=create_namespace,
         warnings=tuple(warnings),
     )
+
+
+def _check_tls(problems: _Problems, ingress: IngressSettings, raw: RawConfig, stack: str, create_namespace: bool,
+               namespace: Optional[str]) -> None:
+    """One working source of the ingress certificate, or none (plain HTTP).
+
+    A Secret named by tlsSecretName in a namespace the stack creates is put there by nobody
+    (it cannot exist before the namespace): the controller would serve its fake certificate.
+    """
+    given = {key for key in ("tlsCertificate", "tlsKey") if key in raw.secrets or key in raw.plaintext_secret_keys}
+    for key, other in (("tlsCertificate", "tlsKey"), ("tlsKey", "tlsCertificate")):
+        if other in given and key not in given:
+            problems.add(key, f"missing while {other} is set",
+                         f"a secret: pulumi config set --secret --stack {stack} {key} < <PEM file>")
+    if given:
+        for name, alias in (("tls_secret_name", "tlsSecretName"), ("cluster_issuer", "clusterIssuer")):
+            if name in ingress.model_fields_set:
+                problems.add(f"ingress.{alias}", "has no effect beside the secrets tlsCertificate and tlsKey (the "
+                             "program makes the TLS Secret from them)",
+                             "one source of the certificate: remove it, or the two secrets")
+        return
+    if ingress.cluster_issuer and not ingress.tls_secret_name:
+        problems.add("ingress.tlsSecretName", "missing while ingress.clusterIssuer is set",
+                     "the Secret cert-manager writes the certificate to, like mbhealth-tls")
+        return
+    if ingress.tls_secret_name and not ingress.cluster_issuer and create_namespace:
+        problems.add("ingress.tlsSecretName", f"names a Secret in namespace {namespace!r}, which this stack creates: "
+                     "nothing can have put it there, so the ingress controller would serve its fake certificate",
+                     "a source of the certificate: the secrets tlsCertificate and tlsKey (the program makes the "
+                     "Secret), ingress.clusterIssuer (cert-manager writes it), or createNamespace: false with the "
+                     "namespace and the Secret made beforehand")
 
 
 def _read_services(problems: _Problems, value: dict, written: Mapping[tuple[str, ...], Written]) -> dict[str, ServiceConfig]:

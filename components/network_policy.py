@@ -21,6 +21,9 @@ from components.data_services import DataEndpoints
 from components.labels import selector_labels
 
 DNS_PORT = 53
+# cert-manager's ACME HTTP-01 solver pods (ingress.clusterIssuer): the controller forwards the challenge to them.
+ACME_SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
+ACME_SOLVER_PORT = 8089
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         public_ports: dict[str, int],
         flows: Sequence[Flow],
         data: DataEndpoints,
+        acme_http01: bool = False,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("mbhealth:app:NetworkPolicies", "network", None, opts)
@@ -119,6 +123,15 @@ class NetworkPolicies(pulumi.ComponentResource):
             ingress.setdefault(flow.target, []).append(
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_pods(flow.source)], ports=_tcp(port))
             )
+
+        if acme_http01:
+            # cert-manager answers HTTP-01 challenges from solver pods it starts in this namespace.
+            policy("allow-acme-http01-solver", k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=ACME_SOLVER_LABELS),
+                policy_types=["Ingress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_namespace(ingress_namespace)],
+                                                                         ports=_tcp(ACME_SOLVER_PORT))],
+            ))
 
         for name in sorted(set(ingress) | set(egress)):
             types = [kind for kind, rules in (("Ingress", ingress), ("Egress", egress)) if name in rules]

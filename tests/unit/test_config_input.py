@@ -206,8 +206,9 @@ def test_under_pulumi_up_a_config_error_prints_its_lines_not_a_traceback(tmp_pat
     assert str(caught.value).splitlines() == [
         "invalid stack configuration:",
         "  - mbhealth:loglevel: unknown key (did you mean `logLevel`?); expected one of " + ", ".join(
-            ["environment", "namespace", "imageTag", "registry", "platform", "logLevel", "ingress", "dataServices",
-             "services", "images", "backendVariant", "secretKey", "databaseUrl", "redisUrl", "registryPassword"]),
+            ["environment", "namespace", "createNamespace", "imageTag", "registry", "platform", "logLevel", "ingress",
+             "dataServices", "services", "images", "backendVariant", "secretKey", "databaseUrl", "redisUrl",
+             "registryPassword", "tlsCertificate", "tlsKey"]),
     ]
 
 
