@@ -34,7 +34,9 @@ from components.workload import Workload, WorkloadArgs
 def deploy(config: StackConfig) -> None:
     version, stack = config.image_tag, config.stack
     # Kubernetes >= 1.30 (the preStop sleep action), read from the provider's cluster before anything.
-    require_supported_cluster()
+    require_supported_cluster(
+        autoscaled=sorted(name for name, s in config.services.items() if s.autoscaling and config.cluster.metrics_api),
+        cluster_issuer=config.ingress.cluster_issuer)
 
     def labels(name: str, component: str) -> dict[str, str]:
         return standard_labels(name, component, version, stack)
@@ -72,7 +74,8 @@ def deploy(config: StackConfig) -> None:
     network = NetworkPolicies(ns, labels("network", "policy"), config.ingress.controller_namespace,
                               public_ports={"frontend": FRONTEND_WEB.port, "backend": BACKEND_API.port},
                               flows=application_flows(), data=data,
-                              acme_http01=config.ingress.cluster_issuer is not None)
+                              acme_http01=config.ingress.cluster_issuer is not None, cluster=config.cluster,
+                              ingress_node_cidrs=config.ingress.node_cidrs)
 
     secret_key = config.secret_key or random.RandomPassword("secret-key", length=64, special=False).result
     backend_env = AppEnvironment(

@@ -1,5 +1,12 @@
 """The cluster the program deploys to: what it must offer, checked before anything is deployed.
 
+What the API server's discovery can show is checked here; the rest the stack states in
+`mbhealth:cluster` (components/config.py): the CNI enforces NetworkPolicies, where the cluster
+DNS runs. Checked: the Kubernetes version; the resource metrics API (metrics.k8s.io, e.g.
+metrics-server) when a service autoscales (an HPA without it never scales); cert-manager's API
+when the ingress takes its certificate from a ClusterIssuer (else the controller serves its
+fake certificate).
+
 Kubernetes 1.30 or later: every long-running container pauses in a preStop `sleep` action
 (no shell needed, distroless included), which the API server accepts from 1.30 (the
 PodLifecycleSleepAction feature: alpha in 1.29, beta and on by default in 1.30). On an older
@@ -20,7 +27,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pulumi
 
@@ -39,6 +46,8 @@ class ClusterError(pulumi.RunError):
 class ServerVersion:
     git_version: str  # as the API server reports it: v1.31.2, v1.30.4-eks-a737599, v1.29.8-gke.1211000
     discovered: bool  # False: the provider could not reach the cluster (Helm's offline defaults)
+    metrics_api: bool = False  # metrics.k8s.io/v1beta1 is served (metrics-server)
+    cert_manager: bool = False  # cert-manager.io/v1 ClusterIssuer is served
 
 
 def _kubernetes_sdk_version() -> Optional[str]:
@@ -63,7 +72,9 @@ def read_server_version() -> Optional[ServerVersion]:
         if obj.get("kind") == "ConfigMap" and obj.get("metadata", {}).get("name") == "cluster-version":
             data = obj.get("data") or {}
             return ServerVersion(git_version=str(data.get("gitVersion", "")),
-                                 discovered=str(data.get("discovered")) == "true")
+                                 discovered=str(data.get("discovered")) == "true",
+                                 metrics_api=str(data.get("metricsApi")) == "true",
+                                 cert_manager=str(data.get("certManager")) == "true")
     return None
 
 
@@ -80,14 +91,34 @@ def version_problem(version: ServerVersion) -> Optional[str]:
     return None
 
 
-def require_supported_cluster() -> Optional[ServerVersion]:
-    """Fail before anything is deployed when the cluster is too old; warn when it cannot be read."""
+def addon_problems(version: ServerVersion, autoscaled: Sequence[str], cluster_issuer: Optional[str]) -> list[str]:
+    """The add-ons this stack relies on that the cluster does not serve."""
+    problems = []
+    if autoscaled and not version.metrics_api:
+        services = ", ".join(f"services.{name}" for name in autoscaled)
+        problems.append(
+            f"cluster: the resource metrics API (metrics.k8s.io) is not served, so the HorizontalPodAutoscalers of "
+            f"{services} would never scale; expected metrics-server (or another metrics.k8s.io provider) installed, "
+            "or cluster.metricsApi: false and replicas instead of autoscaling")
+    if cluster_issuer and not version.cert_manager:
+        problems.append(
+            f"cluster: cert-manager's API (cert-manager.io/v1) is not served, so nothing would issue the certificate "
+            f"of ingress.clusterIssuer {cluster_issuer!r} and the ingress controller would serve its fake certificate; "
+            "expected cert-manager 1.10 or later with that ClusterIssuer, or another source of the certificate "
+            "(README: TLS for the ingress)")
+    return problems
+
+
+def require_supported_cluster(autoscaled: Sequence[str] = (), cluster_issuer: Optional[str] = None
+                              ) -> Optional[ServerVersion]:
+    """Fail before anything is deployed when the cluster is too old or lacks an add-on the stack uses;
+    warn when it cannot be read."""
     version = read_server_version()
     if version is None or not version.discovered:
         pulumi.log.warn(f"cluster: could not read the Kubernetes version (is the cluster reachable?); this program "
                         f"needs Kubernetes {MINIMUM} or later ({WHY})")
         return None
-    problem = version_problem(version)
-    if problem:
-        raise ClusterError(problem)
+    problems = [p for p in (version_problem(version),) if p] + addon_problems(version, autoscaled, cluster_issuer)
+    if problems:
+        raise ClusterError("\n".join(problems))
     return version

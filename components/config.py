@@ -205,6 +205,9 @@ class IngressConfig:
     class_name: str = "nginx"
     tls_secret_name: Optional[str] = None
     controller_namespace: str = "ingress-nginx"
+    # The controller runs on the nodes' network (hostNetwork): its traffic comes from the nodes'
+    # addresses, not from a pod of controller_namespace; the policies allow these networks instead.
+    node_cidrs: tuple[str, ...] = ()
     cluster_issuer: Optional[str] = None  # cert-manager ClusterIssuer (annotation cert-manager.io/cluster-issuer)
     tls_certificate: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM chain
     tls_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM private key
@@ -216,6 +219,16 @@ class IngressConfig:
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """What the program assumes of the cluster (README "What a cluster must have"); each a setting."""
+
+    dns_namespace: str = "kube-system"  # where the cluster DNS runs (the allow-dns NetworkPolicy)
+    dns_selector: Mapping[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})  # its pods' labels
+    metrics_api: bool = True  # metrics.k8s.io is served (metrics-server): HPAs can scale
+    enforces_network_policy: bool = True  # the CNI enforces NetworkPolicies (Calico, Cilium, …)
 
 
 @dataclass(frozen=True)
@@ -279,6 +292,7 @@ class StackConfig:
     backend_variant: str = "slim"  # key of build_specs.BACKEND_VARIANTS
     secret_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)
     create_namespace: bool = True  # False: deploy into an existing namespace the stack never owns
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     # Settings that are valid but do nothing in this stack: logged loudly, not fatal.
     warnings: tuple[str, ...] = ()
 
@@ -386,6 +400,14 @@ Cidr = _text("an IPv4 or IPv6 network in CIDR notation, like 10.0.0.0/8", _cidr_
 VersionedImage = _text("an image with a specific version tag or digest, like postgres:15.10-alpine (never latest)",
                        _versioned_problem)
 PinnedImage = _text(PINNED_FORM, _matches(PINNED_RE))
+LabelKey = _text("a label key like k8s-app or app.kubernetes.io/name", _matches(re.compile(
+    r"^(?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")))
+LabelValue = _text("a label value: at most 63 of letters, digits, '-', '_', '.'", _matches(re.compile(
+    r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")))
+PodLabels = Annotated[dict[LabelKey, LabelValue], Strict(), Field(min_length=1),
+                      Form("pod labels as a map, like {k8s-app: kube-dns}")]
+Flag = Annotated[bool, Strict(), Form("true or false")]
 IssuerName = _text("a cert-manager ClusterIssuer name: a lower-case DNS name like letsencrypt-prod", _matches(_DNS_NAME))
 StackName = _text("a stack name like <org>/mbhealth/dev (whose `images` output is promoted)", _matches(_STACK_NAME))
 Quantity = Annotated[str, BeforeValidator(_quantity), Form(QUANTITY_FORM)]
@@ -418,6 +440,15 @@ class IngressSettings(_Model):
     tls_secret_name: Optional[SecretName] = Field(None, alias="tlsSecretName")
     controller_namespace: DnsLabel = Field("ingress-nginx", alias="controllerNamespace")
     cluster_issuer: Optional[IssuerName] = Field(None, alias="clusterIssuer")
+    controller_host_network: Flag = Field(False, alias="controllerHostNetwork")
+    node_cidrs: Optional[CidrList] = Field(None, alias="nodeCidrs")
+
+
+class ClusterSettings(_Model):
+    dns_namespace: DnsLabel = Field("kube-system", alias="dnsNamespace")
+    dns_selector: PodLabels = Field(default_factory=lambda: {"k8s-app": "kube-dns"}, alias="dnsSelector")
+    metrics_api: Flag = Field(True, alias="metricsApi")
+    enforces_network_policy: Flag = Field(True, alias="enforcesNetworkPolicy")
 
 
 class DataServicesSettings(_Model):
@@ -500,6 +531,7 @@ class StackSettings(_Model):
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     images: ImagesSettings = Field(default_factory=ImagesSettings)
     backend_variant: _one_of(tuple(BACKEND_VARIANTS)) = Field("slim", alias="backendVariant")  # type: ignore[valid-type]
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
 
 # ---------------------------------------------------------------------------------------
@@ -551,6 +583,9 @@ def _at(tp: Any, path: tuple[Any, ...]) -> tuple[Any, list[Any]]:
         bare, _ = _unwrap(tp)
         if get_origin(bare) is list and str(part).isdigit():
             tp = get_args(bare)[0]
+            continue
+        if get_origin(bare) is dict:
+            tp = get_args(bare)[1]
             continue
         if not _is_model(bare):
             return None, []
@@ -879,6 +914,9 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
 
     ingress_settings: Optional[IngressSettings] = settings.get("ingress")
     create_namespace = settings.get("createNamespace", True)
+    cluster_settings: ClusterSettings = settings.get("cluster") or ClusterSettings()
+    warnings.extend(_check_cluster(problems, cluster_settings, ingress_settings, settings.get("services") or {},
+                                   production))
     if ingress_settings is not None:
         _check_tls(problems, ingress_settings, raw, stack, create_namespace, settings.get("namespace"))
     if problems.lines:
@@ -897,6 +935,7 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
             class_name=ingress_settings.class_name,
             tls_secret_name=ingress_settings.tls_secret_name,
             controller_namespace=ingress_settings.controller_namespace,
+            node_cidrs=tuple(ingress_settings.node_cidrs or ()),
             cluster_issuer=ingress_settings.cluster_issuer,
             tls_certificate=secrets.get("tlsCertificate"),
             tls_key=secrets.get("tlsKey"),
@@ -907,8 +946,44 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
         backend_variant=settings["backendVariant"],
         secret_key=secrets.get("secretKey"),
         create_namespace=create_namespace,
+        cluster=ClusterConfig(
+            dns_namespace=cluster_settings.dns_namespace,
+            dns_selector=dict(cluster_settings.dns_selector),
+            metrics_api=cluster_settings.metrics_api,
+            enforces_network_policy=cluster_settings.enforces_network_policy,
+        ),
         warnings=tuple(warnings),
     )
+
+
+def _check_cluster(problems: _Problems, cluster: ClusterSettings, ingress: Optional[IngressSettings],
+                   services: Mapping[str, ServiceConfig], production: bool) -> list[str]:
+    """The cluster settings against what the stack asks of the cluster; returns warnings."""
+    if not cluster.metrics_api:
+        for name, service in sorted(services.items()):
+            if service.autoscaling is not None:
+                problems.add(f"services.{name}.autoscaling", "needs the resource metrics API (metrics.k8s.io, e.g. "
+                             "metrics-server), which cluster.metricsApi says the cluster does not serve: the "
+                             "HorizontalPodAutoscaler would never scale", "replicas instead, or metrics-server installed "
+                             "and cluster.metricsApi: true")
+    warnings = []
+    if not cluster.enforces_network_policy:
+        if production:
+            problems.add("cluster.enforcesNetworkPolicy", "false in a production stack: the NetworkPolicies (default "
+                         "deny, the data services' egress) would be ignored", "a CNI that enforces NetworkPolicies "
+                         "(Calico, Cilium, …) and true")
+        else:
+            warnings.append(f"{PROJECT}:cluster.enforcesNetworkPolicy: false: the NetworkPolicies are created but the "
+                            "cluster's CNI ignores them (nothing is isolated)")
+    if ingress is not None:
+        if ingress.controller_host_network and not ingress.node_cidrs:
+            problems.add("ingress.nodeCidrs", "missing while ingress.controllerHostNetwork is true (the controller's "
+                         "traffic comes from the nodes' addresses)", "a list of the nodes' networks, like [10.0.0.0/16]")
+        if ingress.node_cidrs and not ingress.controller_host_network:
+            problems.add("ingress.nodeCidrs", "has no effect unless ingress.controllerHostNetwork is true (the "
+                         "controller's pods are allowed by their namespace)", "it only with controllerHostNetwork: "
+                         "true; remove it")
+    return warnings
 
 
 def _check_tls(problems: _Problems, ingress: IngressSettings, raw: RawConfig, stack: str, create_namespace: bool,

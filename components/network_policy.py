@@ -5,7 +5,9 @@
     backend, worker, migrate -> PostgreSQL;  backend, worker -> Redis
         in-cluster: their pods on 5432 / 6379;
         managed (prod): the networks and port the stack names for each (dataServices.postgres/redis)
-    every pod -> cluster DNS:53
+    every pod -> cluster DNS:53 (cluster.dnsNamespace, pods cluster.dnsSelector)
+The ingress controller is allowed by its namespace (ingress.controllerNamespace), or, when it
+runs on the host network, by the nodes' networks (ingress.nodeCidrs).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.build_specs import BACKEND_API, FRONTEND_WEB
+from components.config import ClusterConfig
 from components.data_services import DataEndpoints
 from components.labels import selector_labels
 
@@ -62,6 +65,8 @@ class NetworkPolicies(pulumi.ComponentResource):
         flows: Sequence[Flow],
         data: DataEndpoints,
         acme_http01: bool = False,
+        cluster: ClusterConfig = ClusterConfig(),
+        ingress_node_cidrs: Sequence[str] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("mbhealth:app:NetworkPolicies", "network", None, opts)
@@ -86,8 +91,9 @@ class NetworkPolicies(pulumi.ComponentResource):
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                         to=[
                             k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": cluster.dns_namespace}),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(cluster.dns_selector)),
                             )
                         ],
                         ports=[
@@ -99,12 +105,16 @@ class NetworkPolicies(pulumi.ComponentResource):
             ),
         )
 
+        # The ingress controller: its pods' namespace, or the nodes' networks (host network).
+        controller = ([k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+                       for cidr in ingress_node_cidrs] or [_namespace(ingress_namespace)])
+
         # Ingress rules per target pod, egress rules per source pod.
         ingress: dict[str, list[k8s.networking.v1.NetworkPolicyIngressRuleArgs]] = {}
         egress: dict[str, list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]] = {}
         for target, port in public_ports.items():
             ingress.setdefault(target, []).append(
-                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_namespace(ingress_namespace)], ports=_tcp(port))
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=controller, ports=_tcp(port))
             )
         endpoints = {"postgres": data.postgres, "redis": data.redis}
         for flow in flows:
@@ -129,8 +139,7 @@ class NetworkPolicies(pulumi.ComponentResource):
             policy("allow-acme-http01-solver", k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=ACME_SOLVER_LABELS),
                 policy_types=["Ingress"],
-                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_namespace(ingress_namespace)],
-                                                                         ports=_tcp(ACME_SOLVER_PORT))],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=controller, ports=_tcp(ACME_SOLVER_PORT))],
             ))
 
         for name in sorted(set(ingress) | set(egress)):

@@ -57,8 +57,9 @@ SECRET_SIG_KEY = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
 SECRET_SIG = rpc._special_secret_sig
 REDACTED = "<redacted: pulumi secret>"
 STAND_IN_REGISTRY = "synth-stand-in.invalid"
-# The Kubernetes version synth answers for the cluster (components/cluster.py asks the provider).
+# The cluster synth answers for (components/cluster.py asks the provider): its version and add-ons.
 STAND_IN_KUBERNETES = "v1.31.0"
+STAND_IN_CLUSTER_APIS = ("metricsApi", "certManager")
 DIGEST_NOTE = ("image digests are stand-ins: sha256 of each build's Dockerfile, context (after .dockerignore), "
                "target, build args and platform; they change whenever a real build would, "
                "but they are not registry digests")
@@ -171,11 +172,13 @@ def stand_in_stack_outputs(stack: str) -> dict[str, Any]:
 
 class SynthMocks(pulumi.runtime.Mocks):
     def __init__(self, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
-                 kubernetes_version: Optional[str] = STAND_IN_KUBERNETES):
+                 kubernetes_version: Optional[str] = STAND_IN_KUBERNETES,
+                 cluster_apis: Iterable[str] = STAND_IN_CLUSTER_APIS):
         # Outputs of other stacks, by stack name, for StackReferences (promotion).
         self.stack_outputs = dict(stack_outputs or {})
-        # The cluster's version (None: the cluster cannot be reached).
+        # The cluster's version (None: the cluster cannot be reached) and the add-on APIs it serves.
         self.kubernetes_version = kubernetes_version
+        self.cluster_apis = frozenset(cluster_apis)
         self.notes: list[str] = []  # what this synth stood in for
 
     def note(self, text: str) -> None:
@@ -222,9 +225,11 @@ class SynthMocks(pulumi.runtime.Mocks):
                 # No cluster offline: Helm's offline defaults when "unreachable", else the stand-in version.
                 reachable = self.kubernetes_version is not None
                 if reachable and self.kubernetes_version == STAND_IN_KUBERNETES:
-                    self.note(f"the cluster's Kubernetes version is a stand-in ({STAND_IN_KUBERNETES}); pulumi up "
-                              "reads the real one and refuses a cluster older than 1.30")
-                data = {"gitVersion": self.kubernetes_version or "v1.20.0", "discovered": str(reachable).lower()}
+                    self.note(f"the cluster is a stand-in (Kubernetes {STAND_IN_KUBERNETES}, metrics API and "
+                              "cert-manager served); pulumi up reads the real one and refuses a cluster older than 1.30 "
+                              "or without an add-on the stack uses")
+                data = {"gitVersion": self.kubernetes_version or "v1.20.0", "discovered": str(reachable).lower(),
+                        **{api: str(reachable and api in self.cluster_apis).lower() for api in STAND_IN_CLUSTER_APIS}}
                 return {"result": [{"apiVersion": "v1", "kind": "ConfigMap",
                                     "metadata": {"name": "cluster-version"}, "data": data}]}
         return {}
@@ -465,6 +470,7 @@ def synthesize(
     stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
     stack_file: Optional[Path] = None,
     kubernetes_version: Optional[str] = STAND_IN_KUBERNETES,
+    cluster_apis: Iterable[str] = STAND_IN_CLUSTER_APIS,
 ) -> SynthResult:
     """Run the program for `stack` under mocks and return what it registered.
 
@@ -476,6 +482,7 @@ def synthesize(
     stack_outputs: other stacks' outputs, for `images.source: stack` (default: a labelled stand-in).
     stack_file: read this file instead of Pulumi.<stack>.yaml (what a user wrote, for tests).
     kubernetes_version: the API server version the cluster reports (None: it cannot be reached).
+    cluster_apis: the add-on APIs the cluster serves (metricsApi, certManager).
     """
     path = stack_file or stack_file_path(stack)
     parsed = read_stack_file(stack, path)
@@ -496,7 +503,7 @@ def synthesize(
     for key, value in secret_values.items():
         config[f"{PROJECT}:{key}"] = value
 
-    mocks = SynthMocks(stack_outputs, kubernetes_version)
+    mocks = SynthMocks(stack_outputs, kubernetes_version, cluster_apis)
     monitor = RecordingMonitor(mocks)
     # Offline: a managed data service's host name is never resolved (pulumi up checks it).
     external_data.resolver = offline_resolver

@@ -207,7 +207,7 @@ def test_under_pulumi_up_a_config_error_prints_its_lines_not_a_traceback(tmp_pat
         "invalid stack configuration:",
         "  - mbhealth:loglevel: unknown key (did you mean `logLevel`?); expected one of " + ", ".join(
             ["environment", "namespace", "createNamespace", "imageTag", "registry", "platform", "logLevel", "ingress",
-             "dataServices", "services", "images", "backendVariant", "secretKey", "databaseUrl", "redisUrl",
+             "dataServices", "services", "images", "backendVariant", "cluster", "secretKey", "databaseUrl", "redisUrl",
              "registryPassword", "tlsCertificate", "tlsKey"]),
     ]
 
