@@ -33,9 +33,10 @@ from components.workload import Workload, WorkloadArgs
 
 def deploy(config: StackConfig) -> None:
     version, stack = config.image_tag, config.stack
-    # Kubernetes >= 1.30 (the preStop sleep action), read from the provider's cluster before anything.
+    # Kubernetes >= 1.30 (the preStop sleep action) and the add-ons the stack uses, read from the
+    # provider's cluster before anything registers.
     require_supported_cluster(
-        autoscaled=sorted(name for name, s in config.services.items() if s.autoscaling and config.cluster.metrics_api),
+        autoscaled=sorted(name for name, service in config.services.items() if service.autoscaling),
         cluster_issuer=config.ingress.cluster_issuer)
 
     def labels(name: str, component: str) -> dict[str, str]:
