@@ -880,7 +880,7 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
                                     ("the cluster pulls with it (no registry.pullSecretName)", not pull_secret_name))
             if needed]
     given = "registryPassword" in raw.secrets or "registryPassword" in raw.plaintext_secret_keys
-    if username and uses and not given:
+    if username and uses and not given and image_settings is not None:  # (a bad images is reported itself)
         problems.add("registryPassword", f"missing while registry.username is set and {' and '.join(uses)}",
                      f"a secret: {_secret_command(stack, 'registryPassword', '<token>')}")
     if "registryPassword" in raw.secrets and registry_settings and not username:
