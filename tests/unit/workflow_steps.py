@@ -11,7 +11,6 @@ stdin) in a JSON-lines log; `jq` and `bash` are the real ones.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
