@@ -1,9 +1,16 @@
 """A service's 12-factor environment: plain values in a ConfigMap, secrets in a Secret.
 
 Pulumi secrets only ever reach the Secret's `stringData`; containers read both
-through `envFrom`, so no secret is an env literal. The ConfigMap is auto-named
-(a data change gives it a new name, which rolls the pods); the Secret is updated
-in place, so a checksum over both data sets goes into the pod template.
+through `envFrom`, so no secret is an env literal.
+
+Both are auto-named, and pulumi-kubernetes 4.25 replaces both on a data change: the
+ConfigMap because it is immutable, the Secret because the provider replaces a Secret whose
+`data`/`stringData`/`type` changes unless the provider sets `enableSecretMutable` (its
+diff's forceNew rule; this program does not set it). An auto-named replacement is created
+under a new name before the old one is deleted, so every pod template that reads it changes.
+A checksum over both data sets also goes into each such pod template (the Deployments' and
+the migrate Job's): the roll and the re-run of the migrations follow the values themselves,
+and would survive a provider that updates Secrets in place.
 """
 
 from __future__ import annotations

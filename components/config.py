@@ -12,7 +12,7 @@ Nothing a user writes is silently ignored or changed:
 - a setting that is text (a tag, a name, a host) written as a YAML number, boolean or
   empty value is refused with a "write it in quotes" hint, because YAML would have
   changed it (`1.10` -> 1.1, `0123456` -> 42798, empty -> null);
-- a value with no effect (`replicas` beside `autoscaling`, `egressCidr` with in-cluster
+- a value with no effect (`replicas` beside `autoscaling`, `dataServices.redis` with in-cluster
   data services) is an error;
 - a secret committed in plain text is refused with the `pulumi config set --secret` to run.
 `ConfigError` is a `pulumi.RunError`: under `pulumi up` it prints as those lines, no traceback.
@@ -59,10 +59,13 @@ RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
 IMAGE_SOURCES = ("build", "digests", "stack")
 # Keys that hold credentials: only ever Pulumi secrets (`pulumi config set --secret`).
-SECRET_KEYS = ("secretKey", "databaseUrl", "redisUrl", "registryPassword")
+SECRET_KEYS = ("secretKey", "databaseUrl", "redisUrl", "registryPassword", "tlsCertificate", "tlsKey")
 SECRET_KEY_MIN_LENGTH = 32
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")  # what the backend accepts
 REDIS_SCHEMES = ("redis", "rediss")
+# Managed data services: each URL's secret key, and the port a URL without one connects to.
+EXTERNAL_SERVICES = {"postgres": "databaseUrl", "redis": "redisUrl"}
+DEFAULT_PORTS = {"postgres": 5432, "redis": 6379}
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
@@ -133,6 +136,19 @@ class ConfigError(pulumi.RunError, ValueError):
         super().__init__("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 
 
+class SecretConfigError(pulumi.RunError):
+    """Config that only a secret's value shows to be wrong, found inside the secret's `apply`
+    (e.g. a data service URL outside the egress the stack allows): the same lines as ConfigError.
+
+    Not a ValueError: the SDK would wrap that in the resource's context (and print the chain);
+    a RunError passes through unchanged and prints as its message alone.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+
+
 # ---------------------------------------------------------------------------------------
 # The typed values the components take.
 
@@ -167,21 +183,52 @@ class RegistryConfig:
     server: str
     username: Optional[str] = None
     password: Optional[pulumi.Output[str]] = field(default=None, repr=False)
+    # An image pull Secret that already exists in the namespace (else one is made from the credentials).
+    pull_secret_name: Optional[str] = None
 
     def repository(self, image: str) -> str:
         return f"{self.server}/{PROJECT}/{image}"
 
+    @property
+    def host(self) -> str:
+        """The registry host[:port] that logins and `.dockerconfigjson` name."""
+        return self.server.split("/")[0]
+
 
 @dataclass(frozen=True)
 class IngressConfig:
+    """The public entry point. TLS comes from exactly one of: the certificate as stack secrets
+    (`tls_certificate`/`tls_key`: the program makes the Secret), cert-manager (`cluster_issuer`
+    writes `tls_secret_name`), or a Secret already in a namespace the stack does not create."""
+
     host: str
     class_name: str = "nginx"
     tls_secret_name: Optional[str] = None
     controller_namespace: str = "ingress-nginx"
+    # The controller runs on the nodes' network (hostNetwork): its traffic comes from the nodes'
+    # addresses, not from a pod of controller_namespace; the policies allow these networks instead.
+    node_cidrs: tuple[str, ...] = ()
+    cluster_issuer: Optional[str] = None  # cert-manager ClusterIssuer (annotation cert-manager.io/cluster-issuer)
+    tls_certificate: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM chain
+    tls_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM private key
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_secret_name or self.tls_certificate is not None)
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls_secret_name else 'http'}://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """What the program assumes of the cluster (README "What a cluster must have"); each a setting."""
+
+    dns_namespace: str = "kube-system"  # where the cluster DNS runs (the allow-dns NetworkPolicy)
+    dns_selector: Mapping[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})  # its pods' labels
+    metrics_api: bool = True  # metrics.k8s.io is served (metrics-server): HPAs can scale
+    enforces_network_policy: bool = True  # the CNI enforces NetworkPolicies (Calico, Cilium, …)
 
 
 @dataclass(frozen=True)
@@ -194,12 +241,25 @@ class InClusterDataConfig:
 
 
 @dataclass(frozen=True)
+class ExternalEndpoint:
+    """Where a managed data service listens: the networks and the TCP port the NetworkPolicy allows."""
+
+    cidrs: tuple[str, ...]
+    port: int
+
+
+@dataclass(frozen=True)
 class ExternalDataConfig:
-    """PostgreSQL and Redis are managed elsewhere (prod); URLs are Pulumi secrets."""
+    """PostgreSQL and Redis are managed elsewhere (prod); URLs are Pulumi secrets.
+
+    `postgres`/`redis` are plain config (never parsed out of the URLs): the egress the
+    NetworkPolicies allow. The program checks each URL against them before deploying.
+    """
 
     database_url: pulumi.Output[str] = field(repr=False)
     redis_url: pulumi.Output[str] = field(repr=False)
-    egress_cidr: str = "0.0.0.0/0"
+    postgres: ExternalEndpoint = ExternalEndpoint(cidrs=(), port=5432)
+    redis: ExternalEndpoint = ExternalEndpoint(cidrs=(), port=6379)
 
 
 @dataclass(frozen=True)
@@ -231,6 +291,8 @@ class StackConfig:
     images: ImageSource = field(default_factory=ImageSource)
     backend_variant: str = "slim"  # key of build_specs.BACKEND_VARIANTS
     secret_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)
+    create_namespace: bool = True  # False: deploy into an existing namespace the stack never owns
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     # Settings that are valid but do nothing in this stack: logged loudly, not fatal.
     warnings: tuple[str, ...] = ()
 
@@ -338,9 +400,21 @@ Cidr = _text("an IPv4 or IPv6 network in CIDR notation, like 10.0.0.0/8", _cidr_
 VersionedImage = _text("an image with a specific version tag or digest, like postgres:15.10-alpine (never latest)",
                        _versioned_problem)
 PinnedImage = _text(PINNED_FORM, _matches(PINNED_RE))
+LabelKey = _text("a label key like k8s-app or app.kubernetes.io/name", _matches(re.compile(
+    r"^(?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")))
+LabelValue = _text("a label value: at most 63 of letters, digits, '-', '_', '.'", _matches(re.compile(
+    r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")))
+PodLabels = Annotated[dict[LabelKey, LabelValue], Strict(), Field(min_length=1),
+                      Form("pod labels as a map, like {k8s-app: kube-dns}")]
+Flag = Annotated[bool, Strict(), Form("true or false")]
+IssuerName = _text("a cert-manager ClusterIssuer name: a lower-case DNS name like letsencrypt-prod", _matches(_DNS_NAME))
 StackName = _text("a stack name like <org>/mbhealth/dev (whose `images` output is promoted)", _matches(_STACK_NAME))
 Quantity = Annotated[str, BeforeValidator(_quantity), Form(QUANTITY_FORM)]
 PositiveInt = Annotated[int, Strict(), Field(ge=1), Form("a whole number of at least 1")]
+Port = Annotated[int, Strict(), Field(ge=1, le=65535), Form("a TCP port: a whole number from 1 to 65535")]
+CidrList = Annotated[list[Cidr], Strict(), Field(min_length=1),
+                     Form("a list of networks in CIDR notation, like [10.0.1.0/24]")]
 Percent = Annotated[int, Strict(), Field(ge=1, le=100), Form("a whole number from 1 to 100")]
 
 
@@ -357,6 +431,7 @@ class _Model(BaseModel):
 class RegistrySettings(_Model):
     server: RegistryServer
     username: Optional[RegistryUser] = None
+    pull_secret_name: Optional[SecretName] = Field(None, alias="pullSecretName")
 
 
 class IngressSettings(_Model):
@@ -364,6 +439,16 @@ class IngressSettings(_Model):
     class_name: IngressClass = Field("nginx", alias="className")
     tls_secret_name: Optional[SecretName] = Field(None, alias="tlsSecretName")
     controller_namespace: DnsLabel = Field("ingress-nginx", alias="controllerNamespace")
+    cluster_issuer: Optional[IssuerName] = Field(None, alias="clusterIssuer")
+    controller_host_network: Flag = Field(False, alias="controllerHostNetwork")
+    node_cidrs: Optional[CidrList] = Field(None, alias="nodeCidrs")
+
+
+class ClusterSettings(_Model):
+    dns_namespace: DnsLabel = Field("kube-system", alias="dnsNamespace")
+    dns_selector: PodLabels = Field(default_factory=lambda: {"k8s-app": "kube-dns"}, alias="dnsSelector")
+    metrics_api: Flag = Field(True, alias="metricsApi")
+    enforces_network_policy: Flag = Field(True, alias="enforcesNetworkPolicy")
 
 
 class DataServicesSettings(_Model):
@@ -372,8 +457,19 @@ class DataServicesSettings(_Model):
     postgres_storage: Optional[Quantity] = Field(None, alias="postgresStorage")
     postgres_image: Optional[VersionedImage] = Field(None, alias="postgresImage")
     redis_image: Optional[VersionedImage] = Field(None, alias="redisImage")
-    # external
-    egress_cidr: Optional[Cidr] = Field(None, alias="egressCidr")
+    # external: where each managed service listens (the NetworkPolicies' egress)
+    postgres: Optional["ExternalServiceSettings"] = None
+    redis: Optional["ExternalServiceSettings"] = None
+    # replaced by postgres/redis (one CIDR for both services, ports fixed at 5432/6379)
+    egress_cidr: Optional[Any] = Field(None, alias="egressCidr")
+
+
+class ExternalServiceSettings(_Model):
+    cidrs: CidrList
+    port: Optional[Port] = None
+
+
+DataServicesSettings.model_rebuild()
 
 
 class ResourceSettings(_Model):
@@ -422,6 +518,9 @@ class StackSettings(_Model):
 
     environment: _one_of(ENVIRONMENTS)  # type: ignore[valid-type]
     namespace: DnsLabel
+    create_namespace: Annotated[bool, Strict(), Form("true (the stack creates and owns the namespace) or false "
+                                                     "(it exists already, made and owned by someone else)")] = Field(
+        True, alias="createNamespace")
     image_tag: ImageTag = Field(alias="imageTag")
     registry: RegistrySettings
     platform: Optional[_one_of(PLATFORMS)] = None  # type: ignore[valid-type]
@@ -432,6 +531,7 @@ class StackSettings(_Model):
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     images: ImagesSettings = Field(default_factory=ImagesSettings)
     backend_variant: _one_of(tuple(BACKEND_VARIANTS)) = Field("slim", alias="backendVariant")  # type: ignore[valid-type]
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
 
 # ---------------------------------------------------------------------------------------
@@ -481,6 +581,12 @@ def _at(tp: Any, path: tuple[Any, ...]) -> tuple[Any, list[Any]]:
     """The type (and its metadata) at `path` below `tp`; (None, []) past a leaf or an unknown key."""
     for part in path:
         bare, _ = _unwrap(tp)
+        if get_origin(bare) is list and str(part).isdigit():
+            tp = get_args(bare)[0]
+            continue
+        if get_origin(bare) is dict:
+            tp = get_args(bare)[1]
+            continue
         if not _is_model(bare):
             return None, []
         tp = _field(bare, str(part))
@@ -563,6 +669,8 @@ def _report(problems: _Problems, top: str, tp: Any, error: ValidationError,
             problems.add(key, f"got {_shown(value)}", form)
         elif kind == "value_error":
             problems.add(key, str(item["ctx"]["error"]), form)
+        elif get_origin(_at(tp, loc)[0]) is list and not isinstance(value, list):
+            problems.add(key, f"got {_shown(value)}, not a list", form)
         elif isinstance(value, str) and not _expects_text(tp, loc):
             problems.add(key, f"got {_shown(value)} (text)", f"{form}, written without quotes")
         elif isinstance(value, (dict, list)) and not _is_model(_at(tp, loc)[0]):
@@ -629,6 +737,12 @@ def _validate_secret(key: str, value: str) -> Optional[tuple[str, str]]:
                     f"a URL with scheme {' or '.join(s + '://' for s in schemes)} and a host, like {example}")
     if key == "registryPassword" and not value:
         return "empty", "the registry token"
+    if key == "tlsCertificate" and "-----BEGIN CERTIFICATE-----" not in value:
+        return ("not a PEM certificate (value hidden)",
+                "the PEM certificate chain, leaf first: pulumi config set --secret tlsCertificate < tls.crt")
+    if key == "tlsKey" and not re.search(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----", value):
+        return ("not a PEM private key (value hidden)",
+                "the certificate's PEM private key: pulumi config set --secret tlsKey < tls.key")
     return None
 
 
@@ -754,17 +868,25 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
     environment = settings.get("environment", "development")
     production = environment == "production"
 
-    # Registry and its credentials.
+    # Registry and its credentials: a password is needed to push (images.source build) and to make
+    # the image pull Secret (unless registry.pullSecretName names an existing one); else not at all.
     registry_settings: Optional[RegistrySettings] = settings.get("registry")
     username = registry_settings.username if registry_settings else None
+    pull_secret_name = registry_settings.pull_secret_name if registry_settings else None
     password = secrets.get("registryPassword")
-    if username and "registryPassword" not in raw.secrets and "registryPassword" not in raw.plaintext_secret_keys:
-        problems.add("registryPassword", "missing while registry.username is set",
+    image_settings: Optional[ImagesSettings] = settings.get("images")
+    pushes = image_settings is None or image_settings.source == "build"
+    uses = [why for why, needed in (("images are pushed (images.source build)", pushes),
+                                    ("the cluster pulls with it (no registry.pullSecretName)", not pull_secret_name))
+            if needed]
+    given = "registryPassword" in raw.secrets or "registryPassword" in raw.plaintext_secret_keys
+    if username and uses and not given and image_settings is not None:  # (a bad images is reported itself)
+        problems.add("registryPassword", f"missing while registry.username is set and {' and '.join(uses)}",
                      f"a secret: {_secret_command(stack, 'registryPassword', '<token>')}")
     if "registryPassword" in raw.secrets and registry_settings and not username:
         problems.add("registry.username", "missing while registryPassword is set", "the registry user name")
     registry = RegistryConfig(server=registry_settings.server if registry_settings else "", username=username,
-                              password=password)
+                              password=password, pull_secret_name=pull_secret_name)
 
     if "secretKey" not in raw.secrets and "secretKey" not in raw.plaintext_secret_keys and production:
         problems.add("secretKey", "missing in a production stack",
@@ -786,8 +908,17 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
             if key in raw.values:
                 warnings.append(f"{PROJECT}:{key}: has no effect with images.source {images.mode} "
                                 "(nothing is built; the promoted images are deployed as they are)")
+        if "registryPassword" in raw.secrets and username and pull_secret_name:
+            warnings.append(f"{PROJECT}:registryPassword: has no effect with images.source {images.mode} and "
+                            f"registry.pullSecretName (nothing is pushed; pods pull with {pull_secret_name})")
 
     ingress_settings: Optional[IngressSettings] = settings.get("ingress")
+    create_namespace = settings.get("createNamespace", True)
+    cluster_settings: ClusterSettings = settings.get("cluster") or ClusterSettings()
+    warnings.extend(_check_cluster(problems, cluster_settings, ingress_settings, settings.get("services") or {},
+                                   production))
+    if ingress_settings is not None:
+        _check_tls(problems, ingress_settings, raw, stack, create_namespace, settings.get("namespace"))
     if problems.lines:
         raise ConfigError(problems.lines)
     assert ingress_settings is not None
@@ -804,14 +935,86 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
             class_name=ingress_settings.class_name,
             tls_secret_name=ingress_settings.tls_secret_name,
             controller_namespace=ingress_settings.controller_namespace,
+            node_cidrs=tuple(ingress_settings.node_cidrs or ()),
+            cluster_issuer=ingress_settings.cluster_issuer,
+            tls_certificate=secrets.get("tlsCertificate"),
+            tls_key=secrets.get("tlsKey"),
         ),
         data=data,  # type: ignore[arg-type]
         services=settings["services"],
         images=images,
         backend_variant=settings["backendVariant"],
         secret_key=secrets.get("secretKey"),
+        create_namespace=create_namespace,
+        cluster=ClusterConfig(
+            dns_namespace=cluster_settings.dns_namespace,
+            dns_selector=dict(cluster_settings.dns_selector),
+            metrics_api=cluster_settings.metrics_api,
+            enforces_network_policy=cluster_settings.enforces_network_policy,
+        ),
         warnings=tuple(warnings),
     )
+
+
+def _check_cluster(problems: _Problems, cluster: ClusterSettings, ingress: Optional[IngressSettings],
+                   services: Mapping[str, ServiceConfig], production: bool) -> list[str]:
+    """The cluster settings against what the stack asks of the cluster; returns warnings."""
+    if not cluster.metrics_api:
+        for name, service in sorted(services.items()):
+            if service.autoscaling is not None:
+                problems.add(f"services.{name}.autoscaling", "needs the resource metrics API (metrics.k8s.io, e.g. "
+                             "metrics-server), which cluster.metricsApi says the cluster does not serve: the "
+                             "HorizontalPodAutoscaler would never scale", "replicas instead, or metrics-server installed "
+                             "and cluster.metricsApi: true")
+    warnings = []
+    if not cluster.enforces_network_policy:
+        if production:
+            problems.add("cluster.enforcesNetworkPolicy", "false in a production stack: the NetworkPolicies (default "
+                         "deny, the data services' egress) would be ignored", "a CNI that enforces NetworkPolicies "
+                         "(Calico, Cilium, …) and true")
+        else:
+            warnings.append(f"{PROJECT}:cluster.enforcesNetworkPolicy: false: the NetworkPolicies are created but the "
+                            "cluster's CNI ignores them (nothing is isolated)")
+    if ingress is not None:
+        if ingress.controller_host_network and not ingress.node_cidrs:
+            problems.add("ingress.nodeCidrs", "missing while ingress.controllerHostNetwork is true (the controller's "
+                         "traffic comes from the nodes' addresses)", "a list of the nodes' networks, like [10.0.0.0/16]")
+        if ingress.node_cidrs and not ingress.controller_host_network:
+            problems.add("ingress.nodeCidrs", "has no effect unless ingress.controllerHostNetwork is true (the "
+                         "controller's pods are allowed by their namespace)", "it only with controllerHostNetwork: "
+                         "true; remove it")
+    return warnings
+
+
+def _check_tls(problems: _Problems, ingress: IngressSettings, raw: RawConfig, stack: str, create_namespace: bool,
+               namespace: Optional[str]) -> None:
+    """One working source of the ingress certificate, or none (plain HTTP).
+
+    A Secret named by tlsSecretName in a namespace the stack creates is put there by nobody
+    (it cannot exist before the namespace): the controller would serve its fake certificate.
+    """
+    given = {key for key in ("tlsCertificate", "tlsKey") if key in raw.secrets or key in raw.plaintext_secret_keys}
+    for key, other in (("tlsCertificate", "tlsKey"), ("tlsKey", "tlsCertificate")):
+        if other in given and key not in given:
+            problems.add(key, f"missing while {other} is set",
+                         f"a secret: pulumi config set --secret --stack {stack} {key} < <PEM file>")
+    if given:
+        for name, alias in (("tls_secret_name", "tlsSecretName"), ("cluster_issuer", "clusterIssuer")):
+            if name in ingress.model_fields_set:
+                problems.add(f"ingress.{alias}", "has no effect beside the secrets tlsCertificate and tlsKey (the "
+                             "program makes the TLS Secret from them)",
+                             "one source of the certificate: remove it, or the two secrets")
+        return
+    if ingress.cluster_issuer and not ingress.tls_secret_name:
+        problems.add("ingress.tlsSecretName", "missing while ingress.clusterIssuer is set",
+                     "the Secret cert-manager writes the certificate to, like mbhealth-tls")
+        return
+    if ingress.tls_secret_name and not ingress.cluster_issuer and create_namespace:
+        problems.add("ingress.tlsSecretName", f"names a Secret in namespace {namespace!r}, which this stack creates: "
+                     "nothing can have put it there, so the ingress controller would serve its fake certificate",
+                     "a source of the certificate: the secrets tlsCertificate and tlsKey (the program makes the "
+                     "Secret), ingress.clusterIssuer (cert-manager writes it), or createNamespace: false with the "
+                     "namespace and the Secret made beforehand")
 
 
 def _read_services(problems: _Problems, value: dict, written: Mapping[tuple[str, ...], Written]) -> dict[str, ServiceConfig]:
@@ -847,10 +1050,15 @@ def _read_data(problems: _Problems, settings: Optional[DataServicesSettings], ra
             _external_secrets(problems, raw, stack)  # reported with the other problems of dataServices
         return None
     given = settings.model_fields_set
+    if "egress_cidr" in given:
+        problems.add("dataServices.egressCidr", "replaced by each service's own networks and port (one CIDR for both, "
+                     "with ports fixed at 5432 and 6379, blocked TLS Redis on 6380)",
+                     "dataServices.postgres: {cidrs: [<network>], port: 5432} and "
+                     "dataServices.redis: {cidrs: [<network>], port: 6380}; remove egressCidr")
     if settings.mode == "in-cluster":
-        for name, alias in (("egress_cidr", "egressCidr"),):
+        for name in EXTERNAL_SERVICES:
             if name in given:
-                problems.add(f"dataServices.{alias}", "has no effect with mode in-cluster (PostgreSQL and Redis run "
+                problems.add(f"dataServices.{name}", "has no effect with mode in-cluster (PostgreSQL and Redis run "
                              "in the namespace)", "it only with mode external; remove it")
         for key in ("databaseUrl", "redisUrl"):
             if key in raw.secrets:
@@ -866,11 +1074,20 @@ def _read_data(problems: _Problems, settings: Optional[DataServicesSettings], ra
         if name in given:
             problems.add(f"dataServices.{alias}", "has no effect with mode external (no PostgreSQL or Redis runs "
                          "in the namespace)", "it only with mode in-cluster; remove it")
+    endpoints = {}
+    for name in EXTERNAL_SERVICES:
+        service: Optional[ExternalServiceSettings] = getattr(settings, name)
+        if service is None:
+            problems.add(f"dataServices.{name}", "missing while mode is external (the NetworkPolicies allow "
+                         "egress only to the networks and port named here)",
+                         f"{{cidrs: [<network in CIDR notation>], port: <TCP port, default {DEFAULT_PORTS[name]}>}}")
+            continue
+        endpoints[name] = ExternalEndpoint(cidrs=tuple(service.cidrs), port=service.port or DEFAULT_PORTS[name])
     _external_secrets(problems, raw, stack)
-    if problems.has("databaseUrl") or problems.has("redisUrl"):
+    if problems.has("databaseUrl") or problems.has("redisUrl") or len(endpoints) != len(EXTERNAL_SERVICES):
         return None
     return ExternalDataConfig(database_url=secrets["databaseUrl"], redis_url=secrets["redisUrl"],
-                              egress_cidr=settings.egress_cidr or "0.0.0.0/0")
+                              postgres=endpoints["postgres"], redis=endpoints["redis"])
 
 
 def _external_secrets(problems: _Problems, raw: RawConfig, stack: str) -> None:

@@ -45,13 +45,20 @@ _SMALL = ServiceConfig(
 
 
 @dataclass(frozen=True)
+class DataEndpoint:
+    """Where the application reaches one data service: in-cluster pods, or networks outside the cluster."""
+
+    port: int
+    selector: Optional[dict[str, str]] = None  # the server's pods (in-cluster)
+    cidrs: tuple[str, ...] = ()  # the server's networks (managed, outside the cluster)
+
+
+@dataclass(frozen=True)
 class DataEndpoints:
     database_url: pulumi.Output[str]
     redis_url: pulumi.Output[str]
-    # Pod selectors of in-cluster servers; None when the servers are outside the cluster.
-    postgres_selector: Optional[dict[str, str]]
-    redis_selector: Optional[dict[str, str]]
-    egress_cidr: Optional[str]
+    postgres: DataEndpoint
+    redis: DataEndpoint
     ready: list[pulumi.Resource]
 
 
@@ -203,9 +210,8 @@ class InClusterDataServices(pulumi.ComponentResource):
                 pulumi.Output.concat("postgresql://", DB_USER, ":", db_password, f"@postgres:{POSTGRES_PORT}/{DB_NAME}")
             ),
             redis_url=pulumi.Output.secret(pulumi.Output.concat("redis://:", redis_password, f"@redis:{REDIS_PORT}/0")),
-            postgres_selector=selector_labels("postgres"),
-            redis_selector=selector_labels("redis"),
-            egress_cidr=None,
+            postgres=DataEndpoint(port=POSTGRES_PORT, selector=selector_labels("postgres")),
+            redis=DataEndpoint(port=REDIS_PORT, selector=selector_labels("redis")),
             ready=[postgres, redis],
         )
         self.register_outputs({})
@@ -224,12 +230,12 @@ class InClusterDataServices(pulumi.ComponentResource):
 
 
 def external_data_services(config: ExternalDataConfig) -> DataEndpoints:
-    """Prod: managed PostgreSQL and Redis reached through secret URLs from stack config."""
+    """Prod: managed PostgreSQL and Redis reached through secret URLs from stack config,
+    at the networks and ports the stack names (components/external_data.py checks the URLs)."""
     return DataEndpoints(
         database_url=pulumi.Output.secret(config.database_url),
         redis_url=pulumi.Output.secret(config.redis_url),
-        postgres_selector=None,
-        redis_selector=None,
-        egress_cidr=config.egress_cidr,
+        postgres=DataEndpoint(port=config.postgres.port, cidrs=config.postgres.cidrs),
+        redis=DataEndpoint(port=config.redis.port, cidrs=config.redis.cidrs),
         ready=[],
     )

@@ -1,4 +1,12 @@
-"""The public entry point: `/api` to the backend Service, everything else to the frontend."""
+"""The public entry point: `/api` to the backend Service, everything else to the frontend.
+
+TLS, when the stack has it, from one source (components/config.py refuses a name nothing fills):
+- the certificate as stack secrets `tlsCertificate`/`tlsKey`: a `kubernetes.io/tls` Secret made
+  here (auto-named: a renewed certificate is a new Secret, created before the old one goes);
+- cert-manager: `ingress.clusterIssuer` annotates the Ingress and cert-manager writes the
+  certificate to `ingress.tlsSecretName` (its HTTP-01 solver is let through the NetworkPolicies);
+- a Secret made beforehand in a namespace the stack does not create (`createNamespace: false`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import IngressConfig
+
+CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 
 
 def _path(prefix: str, service: str, port: str = "http") -> k8s.networking.v1.HTTPIngressPathArgs:
@@ -34,11 +44,24 @@ class PublicIngress(pulumi.ComponentResource):
     ):
         super().__init__("mbhealth:app:PublicIngress", "public", None, opts)
         tls = None
-        if config.tls_secret_name:
-            tls = [k8s.networking.v1.IngressTLSArgs(hosts=[config.host], secret_name=config.tls_secret_name)]
+        secret_name: Optional[pulumi.Input[str]] = config.tls_secret_name
+        if config.tls_certificate is not None and config.tls_key is not None:
+            certificate = k8s.core.v1.Secret(
+                "ingress-tls",
+                metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
+                type="kubernetes.io/tls",
+                string_data={"tls.crt": pulumi.Output.secret(config.tls_certificate),
+                             "tls.key": pulumi.Output.secret(config.tls_key)},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            secret_name = certificate.metadata.name
+        if secret_name is not None:
+            tls = [k8s.networking.v1.IngressTLSArgs(hosts=[config.host], secret_name=secret_name)]
+        annotations = {CLUSTER_ISSUER_ANNOTATION: config.cluster_issuer} if config.cluster_issuer else None
         self.ingress = k8s.networking.v1.Ingress(
             "public",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="public", namespace=namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="public", namespace=namespace, labels=labels,
+                                                annotations=annotations),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=config.class_name,
                 tls=tls,

@@ -35,6 +35,7 @@ def release_job(
     backoff_limit: int,
     args: Optional[Sequence[str]] = None,
     annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
+    image_pull_secrets: Sequence[pulumi.Input[str]] = (),
 ) -> k8s.batch.v1.Job:
     """An auto-named Job; its pod template is immutable, so a new release replaces (re-runs) it.
 
@@ -53,7 +54,8 @@ def release_job(
             active_deadline_seconds=deadline_seconds,
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=dict(annotations) if annotations else None),
-                spec=pod_spec([container], volumes, APP_USER, restart_policy="Never"),
+                spec=pod_spec([container], volumes, APP_USER, image_pull_secrets=image_pull_secrets,
+                              restart_policy="Never"),
             ),
         ),
         opts=pulumi.ResourceOptions.merge(

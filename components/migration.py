@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 
 from components.build_specs import MIGRATE
 from components.config import ServiceConfig
 from components.jobs import release_job
-from components.workload import EnvSources
+from components.workload import CHECKSUM_ANNOTATION, EnvSources
 
 MIGRATE_NAME = "migrate"
 # How long the migration may run before Kubernetes (and `pulumi up`) gives up on it.
@@ -20,8 +20,11 @@ class MigrationJob(pulumi.ComponentResource):
     """Runs `python -m mbhealth migrate` to completion before the new release's pods start.
 
     A new image digest or a new environment replaces the Job, so migrations run exactly
-    once per release. The Deployments depend on this component, and Pulumi waits for
-    the Job to succeed before touching them.
+    once per release: its pod template carries the environment's checksum (the same
+    `checksum/config` as the Deployments'), so a new DATABASE_URL re-runs the migrations
+    against it before the pods roll, however the provider updates the Secret. The
+    Deployments depend on this component, and Pulumi waits for the Job to succeed before
+    touching them.
     """
 
     def __init__(
@@ -32,12 +35,14 @@ class MigrationJob(pulumi.ComponentResource):
         env: EnvSources,
         version: str,
         stack: str,
+        image_pull_secrets: Sequence[pulumi.Input[str]] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("mbhealth:app:MigrationJob", MIGRATE_NAME, None, opts)
         self.job = release_job(
             self, opts, name=MIGRATE_NAME, component="migration", namespace=namespace, image=image,
             process=MIGRATE, sizing=sizing, env=env, version=version, stack=stack,
-            deadline_seconds=MIGRATE_DEADLINE_SECONDS, backoff_limit=2,
+            deadline_seconds=MIGRATE_DEADLINE_SECONDS, backoff_limit=2, image_pull_secrets=image_pull_secrets,
+            annotations={CHECKSUM_ANNOTATION: env.checksum},
         )
         self.register_outputs({"job": self.job.metadata.name})

@@ -2,8 +2,12 @@
 
     ingress controller -> frontend:8080, backend:8000 (/api)
     frontend -> backend:8000
-    backend, worker, migrate -> PostgreSQL:5432;  backend, worker -> Redis:6379
-    every pod -> cluster DNS:53
+    backend, worker, migrate -> PostgreSQL;  backend, worker -> Redis
+        in-cluster: their pods on 5432 / 6379;
+        managed (prod): the networks and port the stack names for each (dataServices.postgres/redis)
+    every pod -> cluster DNS:53 (cluster.dnsNamespace, pods cluster.dnsSelector)
+The ingress controller is allowed by its namespace (ingress.controllerNamespace), or, when it
+runs on the host network, by the nodes' networks (ingress.nodeCidrs).
 """
 
 from __future__ import annotations
@@ -15,19 +19,26 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.build_specs import BACKEND_API, FRONTEND_WEB
-from components.data_services import POSTGRES_PORT, REDIS_PORT, DataEndpoints
+from components.config import ClusterConfig
+from components.data_services import DataEndpoints
 from components.labels import selector_labels
 
 DNS_PORT = 53
+# cert-manager's ACME HTTP-01 solver pods (ingress.clusterIssuer): the controller forwards the challenge to them.
+ACME_SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
+ACME_SOLVER_PORT = 8089
 
 
 @dataclass(frozen=True)
 class Flow:
-    """Pods named `source` may open TCP connections to pods named `target` on `port`."""
+    """Pods named `source` may open TCP connections to pods named `target` on `port`.
+
+    A data service (`postgres`, `redis`) has no port here: its endpoint says where it listens.
+    """
 
     source: str
     target: str
-    port: int
+    port: Optional[int] = None
 
 
 def _pods(name: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
@@ -53,6 +64,9 @@ class NetworkPolicies(pulumi.ComponentResource):
         public_ports: dict[str, int],
         flows: Sequence[Flow],
         data: DataEndpoints,
+        acme_http01: bool = False,
+        cluster: ClusterConfig = ClusterConfig(),
+        ingress_node_cidrs: Sequence[str] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("mbhealth:app:NetworkPolicies", "network", None, opts)
@@ -77,8 +91,9 @@ class NetworkPolicies(pulumi.ComponentResource):
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                         to=[
                             k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": cluster.dns_namespace}),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(cluster.dns_selector)),
                             )
                         ],
                         ports=[
@@ -90,27 +105,42 @@ class NetworkPolicies(pulumi.ComponentResource):
             ),
         )
 
+        # The ingress controller: its pods' namespace, or the nodes' networks (host network).
+        controller = ([k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+                       for cidr in ingress_node_cidrs] or [_namespace(ingress_namespace)])
+
         # Ingress rules per target pod, egress rules per source pod.
         ingress: dict[str, list[k8s.networking.v1.NetworkPolicyIngressRuleArgs]] = {}
         egress: dict[str, list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]] = {}
         for target, port in public_ports.items():
             ingress.setdefault(target, []).append(
-                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_namespace(ingress_namespace)], ports=_tcp(port))
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=controller, ports=_tcp(port))
             )
-        external = {"postgres": (data.postgres_selector, POSTGRES_PORT), "redis": (data.redis_selector, REDIS_PORT)}
+        endpoints = {"postgres": data.postgres, "redis": data.redis}
         for flow in flows:
-            selector = external[flow.target][0] if flow.target in external else selector_labels(flow.target)
-            if selector is None:
-                # The server is outside the cluster: allow the port to the configured CIDR.
-                peer = k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=data.egress_cidr))
-                egress.setdefault(flow.source, []).append(k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[peer], ports=_tcp(flow.port)))
+            endpoint = endpoints.get(flow.target)
+            port = endpoint.port if endpoint else flow.port
+            assert port is not None, flow
+            if endpoint is not None and endpoint.selector is None:
+                # A managed server outside the cluster: its port, to the networks the stack names for it.
+                peers = [k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+                         for cidr in endpoint.cidrs]
+                egress.setdefault(flow.source, []).append(k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=_tcp(port)))
                 continue
             egress.setdefault(flow.source, []).append(
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[_pods(flow.target)], ports=_tcp(flow.port))
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[_pods(flow.target)], ports=_tcp(port))
             )
             ingress.setdefault(flow.target, []).append(
-                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_pods(flow.source)], ports=_tcp(flow.port))
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_pods(flow.source)], ports=_tcp(port))
             )
+
+        if acme_http01:
+            # cert-manager answers HTTP-01 challenges from solver pods it starts in this namespace.
+            policy("allow-acme-http01-solver", k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=ACME_SOLVER_LABELS),
+                policy_types=["Ingress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=controller, ports=_tcp(ACME_SOLVER_PORT))],
+            ))
 
         for name in sorted(set(ingress) | set(egress)):
             types = [kind for kind, rules in (("Ingress", ingress), ("Egress", egress)) if name in rules]
@@ -130,11 +160,11 @@ def application_flows() -> list[Flow]:
     """Who talks to whom (the system diagram's arrows)."""
     return [
         Flow("frontend", "backend", BACKEND_API.port),
-        Flow("backend", "postgres", POSTGRES_PORT),
-        Flow("backend", "redis", REDIS_PORT),
-        Flow("worker", "postgres", POSTGRES_PORT),
-        Flow("worker", "redis", REDIS_PORT),
-        Flow("migrate", "postgres", POSTGRES_PORT),
+        Flow("backend", "postgres"),
+        Flow("backend", "redis"),
+        Flow("worker", "postgres"),
+        Flow("worker", "redis"),
+        Flow("migrate", "postgres"),
         Flow("smoke", "backend", BACKEND_API.port),
         Flow("smoke", "frontend", FRONTEND_WEB.port),
     ]

@@ -35,6 +35,7 @@ class SmokeTest(pulumi.ComponentResource):
         sizing: ServiceConfig,
         version: str,
         stack: str,
+        image_pull_secrets: Sequence[pulumi.Input[str]] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("mbhealth:app:SmokeTest", SMOKE_NAME, None, opts)
@@ -46,7 +47,7 @@ class SmokeTest(pulumi.ComponentResource):
             process=SMOKE, sizing=sizing, env=None, version=version, stack=stack,
             deadline_seconds=SMOKE_TIMEOUT_SECONDS + 60, backoff_limit=0,
             args=["--api", api_url, "--web", web_url, "--timeout", str(SMOKE_TIMEOUT_SECONDS)],
-            annotations={RELEASE_ANNOTATION: release_digest},
+            annotations={RELEASE_ANNOTATION: release_digest}, image_pull_secrets=image_pull_secrets,
         )
         self.register_outputs({"job": self.job.metadata.name})
 

@@ -60,6 +60,8 @@ class WorkloadArgs:
     production: bool
     run_as: RunAs = APP_USER
     extra_annotations: Mapping[str, str] = field(default_factory=dict)
+    # Secrets the kubelet pulls `image` with (components/registry_pull.py).
+    image_pull_secrets: Sequence[pulumi.Input[str]] = ()
 
 
 def container_resources(sizing: ServiceConfig) -> k8s.core.v1.ResourceRequirementsArgs:
@@ -107,6 +109,7 @@ def pod_spec(
     containers: Sequence[k8s.core.v1.ContainerArgs],
     volumes: Sequence[k8s.core.v1.VolumeArgs],
     run_as: RunAs,
+    image_pull_secrets: Sequence[pulumi.Input[str]] = (),
     **extra,
 ) -> k8s.core.v1.PodSpecArgs:
     """A pod with the secure defaults every workload shares."""
@@ -116,6 +119,7 @@ def pod_spec(
         security_context=pod_security_context(run_as),
         automount_service_account_token=False,
         enable_service_links=False,
+        image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=name) for name in image_pull_secrets] or None,
         **extra,
     )
 
@@ -154,6 +158,7 @@ class Workload(pulumi.ComponentResource):
                 [container],
                 volumes,
                 args.run_as,
+                image_pull_secrets=args.image_pull_secrets,
                 termination_grace_period_seconds=termination_grace_seconds(args.process.drain_seconds),
                 topology_spread_constraints=spread,
             ),

@@ -49,6 +49,7 @@ from pulumi.runtime import rpc, settings  # noqa: E402
 from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
 from pulumi.runtime.sync_await import _sync_await  # noqa: E402
 
+from components import external_data  # noqa: E402
 from components.config import PROJECT, deep_merge  # noqa: E402
 from components.stack_file import StackFile, StackFileError, engine_string, engine_strings, load_stack_file  # noqa: E402
 
@@ -56,6 +57,9 @@ SECRET_SIG_KEY = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
 SECRET_SIG = rpc._special_secret_sig
 REDACTED = "<redacted: pulumi secret>"
 STAND_IN_REGISTRY = "synth-stand-in.invalid"
+# The cluster synth answers for (components/cluster.py asks the provider): its version and add-ons.
+STAND_IN_KUBERNETES = "v1.31.0"
+STAND_IN_CLUSTER_APIS = ("metricsApi", "certManager")
 DIGEST_NOTE = ("image digests are stand-ins: sha256 of each build's Dockerfile, context (after .dockerignore), "
                "target, build args and platform; they change whenever a real build would, "
                "but they are not registry digests")
@@ -167,9 +171,14 @@ def stand_in_stack_outputs(stack: str) -> dict[str, Any]:
 
 
 class SynthMocks(pulumi.runtime.Mocks):
-    def __init__(self, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None):
+    def __init__(self, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                 kubernetes_version: Optional[str] = STAND_IN_KUBERNETES,
+                 cluster_apis: Iterable[str] = STAND_IN_CLUSTER_APIS):
         # Outputs of other stacks, by stack name, for StackReferences (promotion).
         self.stack_outputs = dict(stack_outputs or {})
+        # The cluster's version (None: the cluster cannot be reached) and the add-on APIs it serves.
+        self.kubernetes_version = kubernetes_version
+        self.cluster_apis = frozenset(cluster_apis)
         self.notes: list[str] = []  # what this synth stood in for
 
     def note(self, text: str) -> None:
@@ -201,14 +210,28 @@ class SynthMocks(pulumi.runtime.Mocks):
             if not metadata.get("name"):
                 # Auto-naming: a suffix from the content, so a data change is a new name
                 # (as a replacement is in a real deploy) and an unchanged one is stable.
-                # Secrets are hashed redacted: a Secret keeps its name when a value
-                # changes (it is updated in place, as in a real deploy).
-                content = {k: v for k, v in redact(state).items() if k != "metadata"}
+                # Secrets too: pulumi-kubernetes 4.25 replaces a Secret whose data changes
+                # (no enableSecretMutable), so a new value means a new name. Synth only ever
+                # holds stand-in secrets; the suffix is 8 hex digits of a sha256.
+                content = {k: v for k, v in reveal(state).items() if k != "metadata"}
                 metadata["name"] = f"{args.name}-{_digest(content, 8)}"
             state["metadata"] = metadata
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "kubernetes:helm:template":
+            opts = json.loads(args.args["jsonOpts"])
+            if opts.get("chart") == "cluster-version":
+                # No cluster offline: Helm's offline defaults when "unreachable", else the stand-in version.
+                reachable = self.kubernetes_version is not None
+                if reachable and self.kubernetes_version == STAND_IN_KUBERNETES:
+                    self.note(f"the cluster is a stand-in (Kubernetes {STAND_IN_KUBERNETES}, metrics API and "
+                              "cert-manager served); pulumi up reads the real one and refuses a cluster older than 1.30 "
+                              "or without an add-on the stack uses")
+                data = {"gitVersion": self.kubernetes_version or "v1.20.0", "discovered": str(reachable).lower(),
+                        **{api: str(reachable and api in self.cluster_apis).lower() for api in STAND_IN_CLUSTER_APIS}}
+                return {"result": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": "cluster-version"}, "data": data}]}
         return {}
 
 
@@ -446,6 +469,8 @@ def synthesize(
     remove: Iterable[str] = (),
     stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
     stack_file: Optional[Path] = None,
+    kubernetes_version: Optional[str] = STAND_IN_KUBERNETES,
+    cluster_apis: Iterable[str] = STAND_IN_CLUSTER_APIS,
 ) -> SynthResult:
     """Run the program for `stack` under mocks and return what it registered.
 
@@ -456,6 +481,8 @@ def synthesize(
     remove: config keys to drop from the stack file.
     stack_outputs: other stacks' outputs, for `images.source: stack` (default: a labelled stand-in).
     stack_file: read this file instead of Pulumi.<stack>.yaml (what a user wrote, for tests).
+    kubernetes_version: the API server version the cluster reports (None: it cannot be reached).
+    cluster_apis: the add-on APIs the cluster serves (metricsApi, certManager).
     """
     path = stack_file or stack_file_path(stack)
     parsed = read_stack_file(stack, path)
@@ -469,15 +496,17 @@ def synthesize(
         config[f"{PROJECT}:{key}"] = engine_string(value)
     if secrets is None:
         # Stand in for what only operators hold, but never for a value written in plain text.
-        secret_values = {key: value for key, value in SYNTH_SECRETS.get(stack, {}).items()
-                         if f"{PROJECT}:{key}" not in config}
+        secret_values = {key: _stand_in_on_configured_port(key, value, config)
+                         for key, value in SYNTH_SECRETS.get(stack, {}).items() if f"{PROJECT}:{key}" not in config}
     else:
         secret_values = dict(secrets)
     for key, value in secret_values.items():
         config[f"{PROJECT}:{key}"] = value
 
-    mocks = SynthMocks(stack_outputs)
+    mocks = SynthMocks(stack_outputs, kubernetes_version, cluster_apis)
     monitor = RecordingMonitor(mocks)
+    # Offline: a managed data service's host name is never resolved (pulumi up checks it).
+    external_data.resolver = offline_resolver
     settings.set_root_resource(None)  # a fresh root stack for every run
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=_ENGINE_LOG)
     pulumi.runtime.set_all_config(config, secret_keys=[f"{PROJECT}:{key}" for key in secret_values])
@@ -503,6 +532,26 @@ def synthesize(
     exports = {name: _resolve(value) for name, value in (root.outputs if root else {}).items()}
     notes = [f"warning: {w}" for w in loaded[0].warnings] + list(mocks.notes)
     return SynthResult(stack=stack, resources=monitor.registered, exports=exports, notes=notes)
+
+
+def offline_resolver(host: str) -> None:
+    """Synth resolves no host name: the URL's port and any address literal are still checked."""
+    return None
+
+
+_URL_SECRETS = {"databaseUrl": "postgres", "redisUrl": "redis"}
+
+
+def _stand_in_on_configured_port(key: str, value: str, config: Mapping[str, str]) -> str:
+    """A stand-in data service URL on the port the stack configures for that service (a real one must be)."""
+    service = _URL_SECRETS.get(key)
+    try:
+        port = json.loads(config.get(f"{PROJECT}:dataServices", "{}")).get(service or "", {}).get("port")
+    except (ValueError, AttributeError):
+        port = None
+    if service is None or not isinstance(port, int):
+        return value
+    return re.sub(r":\d+/", f":{port}/", value, count=1)
 
 
 def _resolve(value: Any) -> Any:
@@ -594,13 +643,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, help="output directory (default build/manifests/<stack>)")
     parser.add_argument("--stack-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
-    from components.config import ConfigError
+    from components.cluster import ClusterError
+    from components.config import ConfigError, SecretConfigError
 
     out_dir = (args.out or MANIFEST_DIR / args.stack).absolute()
     started = time.perf_counter()
     try:
         result = synthesize(args.stack, stack_file=args.stack_file)
-    except (ConfigError, StackFileError) as error:
+    except (ConfigError, SecretConfigError, ClusterError, StackFileError) as error:
         print(f"synth {args.stack}: {error}", file=sys.stderr)
         if remove_output(out_dir):
             print(f"synth {args.stack}: removed {_relative(out_dir)} (it no longer matches the stack)", file=sys.stderr)

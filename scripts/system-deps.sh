@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suites use, when they are missing.
 # Usage: scripts/system-deps.sh [services|images|all]   (default: services)
-#   services: PostgreSQL, Redis, nginx (+ envsubst) and Chromium for the app tests
+#   services: PostgreSQL, Redis, nginx (+ envsubst) and Chromium for the app tests; jq for the
+#             workflow step tests (tests/unit/test_deploy_workflow.py runs deploy.yml's scripts)
 #   images:   a Docker engine, a registry and debootstrap for the real-image suite
 # Without root or apt-get it only reports what is missing; the suites that need a
 # missing binary then skip with a one-line reason (CI makes them fail instead).
 set -euo pipefail
 
 group=${1:-services}
-services=(postgresql redis-server nginx-light gettext-base chromium chromium-driver)
+services=(postgresql redis-server nginx-light gettext-base chromium chromium-driver jq)
 images=(docker.io docker-registry debootstrap)
 case "$group" in
   services) wanted=("${services[@]}") ;;

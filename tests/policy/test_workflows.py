@@ -172,7 +172,9 @@ def test_deploy_runs_dev_on_main_and_promotes_devs_digests_to_prod_behind_an_env
     promote = next(step for step in steps(prod) if "images.digests" in step.get("run", ""))
     assert promote["env"]["IMAGES"] == "${{ needs.prod-images.outputs.images }}"
     images_script = "\n".join(step.get("run", "") for step in steps(jobs["prod-images"]))
-    assert "pulumi stack output --stack dev images --json" in images_script
+    # The tagged commit's own release (recorded by its dev deploy), never dev's latest outputs
+    # (tests/unit/test_deploy_workflow.py runs these scripts).
+    assert "pulumi stack output" not in images_script and 'release-images-$GITHUB_SHA' in images_script
     dev_script = "\n".join(step.get("run", "") for step in steps(dev))
     assert "skopeo copy --all --preserve-digests" in dev_script  # the same digests land in prod's registry
 

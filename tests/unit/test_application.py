@@ -135,9 +135,25 @@ def test_secret_change_rolls_pods_through_the_checksum(prod):
     rotated = synthesize("prod", secrets={**_prod_secrets(), "secretKey": "rotated-secret-key-" + "x" * 40})
     annotation = lambda r: r.get("Deployment", "backend").manifest["spec"]["template"]["metadata"]["annotations"][CHECKSUM_ANNOTATION]  # noqa: E731
     assert annotation(rotated) != annotation(prod)
-    # The Secret keeps its name (updated in place); only the annotation rolls the pods.
+    # pulumi-kubernetes 4.25 replaces a Secret whose data changes (no enableSecretMutable): the
+    # auto-named Secret gets a new name, which the pods reference too.
     secret_name = lambda r: container(r, "Deployment", "backend")["envFrom"][1]["secretRef"]["name"]  # noqa: E731
-    assert secret_name(rotated) == secret_name(prod)
+    assert secret_name(rotated) != secret_name(prod)
+    assert secret_name(rotated) == rotated.get("Secret", "backend-env").object_name
+
+
+def test_a_database_url_change_reruns_the_migrations_before_the_pods_roll(prod):
+    """The migrate Job's pod template changes with the environment's checksum, so a new
+    DATABASE_URL replaces (re-runs) it, and the Deployments wait for it."""
+    moved = synthesize("prod", secrets={**_prod_secrets(),
+                                        "databaseUrl": "postgresql://mbhealth:synth-only-db-password@db2.internal:5432/mbhealth"})
+    template = lambda r, kind, name: r.get(kind, name).manifest["spec"]["template"]["metadata"]["annotations"]  # noqa: E731
+    for result in (prod, moved):
+        assert template(result, "Job", "migrate")[CHECKSUM_ANNOTATION] == template(result, "Deployment", "backend")[CHECKSUM_ANNOTATION]
+        for name in ("backend", "worker"):
+            assert result.depends_on(result.get("Deployment", name), result.get("Job", "migrate"))
+    assert template(moved, "Job", "migrate")[CHECKSUM_ANNOTATION] != template(prod, "Job", "migrate")[CHECKSUM_ANNOTATION]
+    assert moved.get("Job", "migrate").object_name != prod.get("Job", "migrate").object_name  # a new Job: it runs again
 
 
 def _prod_secrets():
@@ -233,7 +249,7 @@ def allowed(result):
     name = lambda sel: sel["matchLabels"]["app.kubernetes.io/name"]  # noqa: E731
     egress, ingress = set(), set()
     for policy, spec in found.items():
-        if policy in ("default-deny", "allow-dns"):
+        if policy in ("default-deny", "allow-dns", "allow-acme-http01-solver"):
             continue
         me = name(spec["podSelector"])
         for rule in spec.get("egress", []):
@@ -256,8 +272,12 @@ def test_dev_flows(dev):
 
 
 def test_prod_flows_reach_external_data_by_cidr(prod):
+    """Each managed service at its own networks and port (prod's Redis is TLS on 6380), from config."""
     egress, ingress = allowed(prod)
-    assert ("backend", "cidr:10.0.0.0/8", 5432) in egress and ("worker", "cidr:10.0.0.0/8", 6379) in egress
+    assert egress == {("frontend", "backend", 8000), ("backend", "cidr:10.0.1.0/24", 5432),
+                      ("backend", "cidr:10.0.2.0/24", 6380), ("worker", "cidr:10.0.1.0/24", 5432),
+                      ("worker", "cidr:10.0.2.0/24", 6380), ("migrate", "cidr:10.0.1.0/24", 5432),
+                      ("smoke", "backend", 8000), ("smoke", "frontend", 8080)}
     assert ingress == {("frontend", "backend", 8000), ("ingress-controller", "frontend", 8080),
                        ("ingress-controller", "backend", 8000), ("smoke", "backend", 8000), ("smoke", "frontend", 8080)}
 

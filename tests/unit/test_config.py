@@ -138,8 +138,12 @@ def test_typed_config_is_frozen():
         config.namespace = "other"  # type: ignore[misc]
     secrets = {"databaseUrl": "postgresql://u:p@db:5432/x", "redisUrl": "redis://:p@cache:6379/0", "secretKey": "k" * 32}
     external = read_stack_config(RawConfig(
-        stack="prod", values={**raw, "environment": "production", "dataServices": {"mode": "external"}}, secrets=secrets))
+        stack="prod", values={**raw, "environment": "production", "dataServices": {
+            "mode": "external", "postgres": {"cidrs": ["10.0.1.0/24"]}, "redis": {"cidrs": ["10.0.2.0/24"], "port": 6380}}},
+        secrets=secrets))
     assert isinstance(external.data, ExternalDataConfig)
+    assert (external.data.postgres.cidrs, external.data.postgres.port) == (("10.0.1.0/24",), 5432)
+    assert (external.data.redis.cidrs, external.data.redis.port) == (("10.0.2.0/24",), 6380)
 
 
 @pytest.mark.parametrize(

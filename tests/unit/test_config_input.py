@@ -56,7 +56,8 @@ def problem(stack: str, path: Path, key: str, **kwargs) -> str:
         # This one silently removed the prod backend's HPA.
         ("prod", ("      autoscaling: {minReplicas: 2, maxReplicas: 8", "      autoScaling: {minReplicas: 2, maxReplicas: 8"),
          "services.backend.autoScaling", "autoscaling"),
-        ("prod", ("    egressCidr: 10.0.0.0/8", "    egressCIDR: 10.0.0.0/8"), "dataServices.egressCIDR", "egressCidr"),
+        ("prod", ("    postgres:\n      cidrs", "    postgress:\n      cidrs"), "dataServices.postgress", "postgres"),
+        ("prod", ("      cidrs: [10.0.2.0/24]", "      cidr: [10.0.2.0/24]"), "dataServices.redis.cidr", "cidrs"),
         ("dev", ("    worker:", "    workers:"), "services.workers", "worker"),
     ],
 )
@@ -205,8 +206,9 @@ def test_under_pulumi_up_a_config_error_prints_its_lines_not_a_traceback(tmp_pat
     assert str(caught.value).splitlines() == [
         "invalid stack configuration:",
         "  - mbhealth:loglevel: unknown key (did you mean `logLevel`?); expected one of " + ", ".join(
-            ["environment", "namespace", "imageTag", "registry", "platform", "logLevel", "ingress", "dataServices",
-             "services", "images", "backendVariant", "secretKey", "databaseUrl", "redisUrl", "registryPassword"]),
+            ["environment", "namespace", "createNamespace", "imageTag", "registry", "platform", "logLevel", "ingress",
+             "dataServices", "services", "images", "backendVariant", "cluster", "secretKey", "databaseUrl", "redisUrl",
+             "registryPassword", "tlsCertificate", "tlsKey"]),
     ]
 
 
@@ -229,10 +231,14 @@ def test_the_program_turns_a_yaml_syntax_error_into_a_config_error_of_one_line(t
 @pytest.mark.parametrize(
     "stack, edit, key, fragment",
     [
-        ("prod", ("egressCidr: 10.0.0.0/8", "egressCidr: ten-dot-oh"), "dataServices.egressCidr", "CIDR notation"),
-        ("prod", ("egressCidr: 10.0.0.0/8", "egressCidr: 10.0.0.1/8"), "dataServices.egressCidr",
+        ("prod", ("cidrs: [10.0.1.0/24]", "cidrs: [ten-dot-oh]"), "dataServices.postgres.cidrs.0", "CIDR notation"),
+        ("prod", ("cidrs: [10.0.1.0/24]", "cidrs: [10.0.1.0/24, 10.0.1.1/8]"), "dataServices.postgres.cidrs.1",
          "has host bits set (the network is 10.0.0.0/8)"),
-        ("prod", ("egressCidr: 10.0.0.0/8", "egressCidr: 10.0.0.0/33"), "dataServices.egressCidr", "CIDR notation"),
+        ("prod", ("cidrs: [10.0.2.0/24]", "cidrs: [10.0.2.0/33]"), "dataServices.redis.cidrs.0", "CIDR notation"),
+        ("prod", ("cidrs: [10.0.2.0/24]", "cidrs: 10.0.2.0/24"), "dataServices.redis.cidrs", "not a list"),
+        ("prod", ("cidrs: [10.0.2.0/24]", "cidrs: []"), "dataServices.redis.cidrs", "a list of networks"),
+        ("prod", ("port: 6380", "port: 65536"), "dataServices.redis.port", "a whole number from 1 to 65535"),
+        ("prod", ("port: 6380", 'port: "6380"'), "dataServices.redis.port", "written without quotes"),
         ("dev", ("server: localhost:5000", "server: localhost:50000000"), "registry.server", "not a number from 1 to 65535"),
         ("dev", ("server: localhost:5000", "server: local_host:5000"), "registry.server", "registry host"),
         ("dev", ("server: localhost:5000", "server: localhost:5000/Team"), "registry.server", "lower-case repository path"),
@@ -251,11 +257,11 @@ def test_every_value_that_reaches_a_manifest_is_validated(tmp_path, stack, edit,
 
 
 def test_all_problems_are_reported_at_once(tmp_path):
-    path = stack_file(tmp_path, "prod", ("egressCidr: 10.0.0.0/8", "egressCidr: ten-dot-oh"),
+    path = stack_file(tmp_path, "prod", ("cidrs: [10.0.1.0/24]", "cidrs: [ten-dot-oh]"),
                       ("mbhealth:logLevel: INFO", "mbhealth:loglevel: INFO"), ("mbhealth:imageTag: 1.0.0", "mbhealth:imageTag:"),
                       ("className: nginx", "classname: nginx"))
     keys = sorted(p.split(": ", 1)[0] for p in problems("prod", path))
-    assert keys == ["mbhealth:dataServices.egressCidr", "mbhealth:imageTag", "mbhealth:ingress.classname",
+    assert keys == ["mbhealth:dataServices.postgres.cidrs.0", "mbhealth:imageTag", "mbhealth:ingress.classname",
                     "mbhealth:loglevel"]
 
 
@@ -267,9 +273,9 @@ def test_all_problems_are_reported_at_once(tmp_path):
     [
         ("prod", ("    backend:\n", "    backend:\n      replicas: 3\n"), "services.backend.replicas",
          "has no effect beside autoscaling"),
-        ("dev", ("postgresStorage: 1Gi", "postgresStorage: 1Gi\n    egressCidr: 10.0.0.0/8"), "dataServices.egressCidr",
-         "has no effect with mode in-cluster"),
-        ("prod", ("egressCidr: 10.0.0.0/8", "egressCidr: 10.0.0.0/8\n    postgresStorage: 5Gi"),
+        ("dev", ("postgresStorage: 1Gi", "postgresStorage: 1Gi\n    redis: {cidrs: [10.0.0.0/8], port: 6380}"),
+         "dataServices.redis", "has no effect with mode in-cluster"),
+        ("prod", ("mode: external", "mode: external\n    postgresStorage: 5Gi"),
          "dataServices.postgresStorage", "has no effect with mode external"),
         ("dev", ("mbhealth:imageTag: dev", "mbhealth:imageTag: dev\n  mbhealth:images:\n    stack: org/mbhealth/dev"),
          "images.stack", "has no effect with source build"),
@@ -351,10 +357,10 @@ def test_platform_follows_the_host_unless_set(monkeypatch, tmp_path):
 
 
 def test_missing_external_secrets_are_reported_beside_other_data_service_problems(tmp_path):
-    path = stack_file(tmp_path, "prod", ("egressCidr: 10.0.0.0/8", "egressCidr: ten-dot-oh"))
+    path = stack_file(tmp_path, "prod", ("cidrs: [10.0.1.0/24]", "cidrs: [ten-dot-oh]"))
     secrets = {k: v for k, v in SYNTH_SECRETS["prod"].items() if k not in ("databaseUrl", "redisUrl")}
     keys = sorted(p.split(": ", 1)[0] for p in problems("prod", path, secrets=secrets))
-    assert keys == ["mbhealth:dataServices.egressCidr", "mbhealth:databaseUrl", "mbhealth:redisUrl"]
+    assert keys == ["mbhealth:dataServices.postgres.cidrs.0", "mbhealth:databaseUrl", "mbhealth:redisUrl"]
 
 
 def test_an_empty_object_setting_says_so(tmp_path):

@@ -46,8 +46,8 @@ def test_secrets_reach_only_kubernetes_secrets_and_registry_login(canary_prod):
         for r in canary_prod.resources
         if any(n in json.dumps(reveal(r.inputs)) for n in NEEDLES)
     }
-    assert holders == {("kubernetes:core/v1:Secret", "backend-env"), ("docker:index/image:Image", "backend"),
-                       ("docker:index/image:Image", "frontend")}
+    assert holders == {("kubernetes:core/v1:Secret", "backend-env"), ("kubernetes:core/v1:Secret", "registry-pull"),
+                       ("docker:index/image:Image", "backend"), ("docker:index/image:Image", "frontend")}
 
 
 def test_no_secret_in_configmaps_env_literals_or_build_args(canary_prod):

@@ -13,7 +13,7 @@ import yaml
 from scripts.synth import REPO_ROOT
 
 
-@pytest.mark.parametrize("stack, expected", [("dev", 26), ("prod", 25)])
+@pytest.mark.parametrize("stack, expected", [("dev", 26), ("prod", 27)])
 def test_synth_cli_writes_every_object(stack, expected, tmp_path):
     # A PATH without pulumi, docker or kubectl proves none of them is needed.
     bare = tmp_path / "bin"
