@@ -209,6 +209,9 @@ class IngressConfig:
     # addresses, not from a pod of controller_namespace; the policies allow these networks instead.
     node_cidrs: tuple[str, ...] = ()
     cluster_issuer: Optional[str] = None  # cert-manager ClusterIssuer (annotation cert-manager.io/cluster-issuer)
+    # The controller writes its address into the Ingress' status, and `pulumi up` waits for it;
+    # False on a cluster with no such controller (the local control plane): no wait.
+    publishes_address: bool = True
     tls_certificate: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM chain
     tls_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM private key
 
@@ -442,6 +445,7 @@ class IngressSettings(_Model):
     cluster_issuer: Optional[IssuerName] = Field(None, alias="clusterIssuer")
     controller_host_network: Flag = Field(False, alias="controllerHostNetwork")
     node_cidrs: Optional[CidrList] = Field(None, alias="nodeCidrs")
+    publishes_address: Flag = Field(True, alias="publishesAddress")
 
 
 class ClusterSettings(_Model):
@@ -937,6 +941,7 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
             controller_namespace=ingress_settings.controller_namespace,
             node_cidrs=tuple(ingress_settings.node_cidrs or ()),
             cluster_issuer=ingress_settings.cluster_issuer,
+            publishes_address=ingress_settings.publishes_address,
             tls_certificate=secrets.get("tlsCertificate"),
             tls_key=secrets.get("tlsKey"),
         ),

@@ -32,6 +32,10 @@ def _path(prefix: str, service: str, port: str = "http") -> k8s.networking.v1.HT
     )
 
 
+# pulumi-kubernetes: do not wait for the Ingress to get an address from its controller.
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
+
+
 class PublicIngress(pulumi.ComponentResource):
     def __init__(
         self,
@@ -57,11 +61,13 @@ class PublicIngress(pulumi.ComponentResource):
             secret_name = certificate.metadata.name
         if secret_name is not None:
             tls = [k8s.networking.v1.IngressTLSArgs(hosts=[config.host], secret_name=secret_name)]
-        annotations = {CLUSTER_ISSUER_ANNOTATION: config.cluster_issuer} if config.cluster_issuer else None
+        annotations = {CLUSTER_ISSUER_ANNOTATION: config.cluster_issuer} if config.cluster_issuer else {}
+        if not config.publishes_address:
+            annotations[SKIP_AWAIT_ANNOTATION] = "true"
         self.ingress = k8s.networking.v1.Ingress(
             "public",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="public", namespace=namespace, labels=labels,
-                                                annotations=annotations),
+                                                annotations=annotations or None),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=config.class_name,
                 tls=tls,

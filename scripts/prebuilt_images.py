@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--reuse", action="store_true", help="keep the digests of an existing --out file")
+    parser.add_argument("--local-control-plane", action="store_true",
+                        help="no ingress controller publishes an address there: ingress.publishesAddress false")
     args = parser.parse_args(argv)
 
     tracked = _stack_file(args.stack)
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (isinstance(images, dict) and images.get("source") == "digests"):
         images = {"source": "digests", "digests": build_digests(config)}
     config[KEY + "images"] = images
+    if args.local_control_plane:
+        config[KEY + "ingress"] = {**(config.get(KEY + "ingress") or {}), "publishesAddress": False}
 
     out = {k: v for k, v in tracked.items() if k != "config"}
     # A salt the CLI wrote into the copy (a stack whose tracked file has none) is kept.

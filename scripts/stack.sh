@@ -119,7 +119,9 @@ case "$images_mode" in
     reuse=--reuse
     case "$action" in up|preview) reuse="" ;; esac
     say "images: prebuilt from components/build_specs.py, deployed by digest ($generated)"
-    "$repo/.venv/bin/python" scripts/prebuilt_images.py --stack "$STACK" --out "$generated" $reuse >/dev/null
+    local_plane=""
+    [ -n "${KUBE_CONTEXT:-}" ] || local_plane=--local-control-plane
+    "$repo/.venv/bin/python" scripts/prebuilt_images.py --stack "$STACK" --out "$generated" $reuse $local_plane >/dev/null
     config_args=(--config-file "$generated")
     ;;
   *) die "MBH_IMAGES=$images_mode: expected auto, pulumi or prebuilt" ;;
