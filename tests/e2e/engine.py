@@ -172,9 +172,12 @@ class Stack:
     log: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        state = self.project.parent / f"state-{self.project.name}"
-        state.mkdir(exist_ok=True)
-        self.env = dict(self.env, PULUMI_BACKEND_URL=f"file://{state}", PULUMI_CONFIG_PASSPHRASE=self.passphrase)
+        backend = self.env.get("PULUMI_BACKEND_URL", "")
+        if not backend.startswith("file://"):
+            state = self.project.parent / f"state-{self.project.name}"
+            state.mkdir(exist_ok=True)
+            backend = f"file://{state}"
+        self.env = dict(self.env, PULUMI_BACKEND_URL=backend, PULUMI_CONFIG_PASSPHRASE=self.passphrase)
         self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
 
     @property

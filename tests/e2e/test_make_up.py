@@ -68,14 +68,16 @@ def test_make_up_then_noop_preview_then_down(project: Path, cluster: engine.Loca
 
     # The state holds the real Kubernetes objects and both built images.
     types = [r["type"] for r in stack.resources()]
-    assert types.count("kubernetes:apps/v1:Deployment") == 3, types
-    assert "kubernetes:batch/v1:Job" in types
+    assert types.count("kubernetes:apps/v1:Deployment") == 4, types  # backend, worker, frontend, redis
+    assert types.count("kubernetes:apps/v1:StatefulSet") == 1, types  # postgres
+    assert types.count("kubernetes:batch/v1:Job") == 2, types  # migrate, smoke
+    assert types.count("random:index/randomPassword:RandomPassword") == 3, types
     if engine.docker_provider_built():
         assert types.count("docker:index/image:Image") == 2, types
 
     # The API server holds them, rolled out: every Deployment available, the Jobs complete.
     deployments = cluster.get("deployments", namespace=NAMESPACE)["items"]
-    assert sorted(d["metadata"]["name"] for d in deployments) == ["backend", "frontend", "worker"]
+    assert sorted(d["metadata"]["name"] for d in deployments) == ["backend", "frontend", "redis", "worker"]
     for d in deployments:
         assert d["status"].get("availableReplicas") == d["spec"]["replicas"], d["metadata"]["name"]
     jobs = cluster.get("jobs", namespace=NAMESPACE)["items"]
@@ -86,8 +88,11 @@ def test_make_up_then_noop_preview_then_down(project: Path, cluster: engine.Loca
     assert set(images) == {"backend", "frontend"}
     for ref in images.values():
         assert "@sha256:" in ref and registry_has(ref), ref
-    running = {c["image"] for d in deployments for c in d["spec"]["template"]["spec"]["containers"]}
-    assert running == set(images.values()) | {images["backend"]}
+    running = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
+               for d in deployments if d["metadata"]["name"] != "redis"}
+    assert running == {"backend": images["backend"], "worker": images["backend"], "frontend": images["frontend"]}
+    postgres = cluster.get("statefulsets", "postgres", namespace=NAMESPACE)
+    assert postgres["status"].get("readyReplicas") == 1
 
     # A second look changes nothing.
     make("preview", project, env, "PULUMI_ARGS=--expect-no-changes")
