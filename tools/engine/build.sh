@@ -43,7 +43,12 @@ fi
 
 command -v go >/dev/null || { log "Go is required (go1.26+): the toolchain is built from Go modules"; exit 1; }
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=("${GROUPS_ALL[@]}")
+if [ ${#groups[@]} -eq 0 ]; then
+  # Every group that has a recipe; a group folder without one says why in its README.
+  for g in "${GROUPS_ALL[@]}"; do
+    if present "$g"; then groups+=("$g"); else log "$g: not buildable here (tools/engine/$g/README.md)"; fi
+  done
+fi
 for g in "${groups[@]}"; do
   present "$g" || { log "no such group: $g (have: ${GROUPS_ALL[*]})"; exit 2; }
 done
