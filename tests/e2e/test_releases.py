@@ -1,0 +1,152 @@
+"""Releases under the real engine: what a second `make up` does to what the first one deployed.
+
+One dev stack per module (a fresh copy of the checkout, the suite's local control plane); each
+test changes the copy the way a developer would and runs `make up` again, then reads the API
+server, the state and the stack's outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import engine
+from tests.e2e.test_make_up import NAMESPACE, make
+
+FAIL_LABEL = '"mbhealth.test/fail": "true"'  # tools/local-cluster: kwok fails a pod labelled so
+
+
+@dataclass
+class Deployed:
+    project: Path
+    env: dict[str, str]
+    stack: engine.Stack
+    cluster: engine.LocalCluster
+
+    def up(self, check: bool = True):
+        return make("up", self.project, self.env, check=check)
+
+    def images(self) -> dict[str, str]:
+        return self.stack.outputs()["images"]
+
+    def get(self, kind: str, name: str) -> dict:
+        return self.cluster.get(kind, name, namespace=NAMESPACE)
+
+    def jobs(self, name: str) -> list[dict]:
+        items = self.cluster.get("jobs", namespace=NAMESPACE)["items"]
+        return [j for j in items if j["metadata"]["labels"].get("app.kubernetes.io/name") == name]
+
+    def pods(self, name: str) -> list[dict]:
+        items = self.cluster.get("pods", namespace=NAMESPACE)["items"]
+        return [p for p in items if p["metadata"]["labels"].get("app.kubernetes.io/name") == name]
+
+    def change_backend_code(self, marker: str) -> None:
+        init = self.project / "apps" / "backend" / "mbhealth" / "__init__.py"
+        init.write_text(init.read_text() + f"\n# release marker: {marker}\n")
+
+    def make_job_fail(self, job: str, fail: bool) -> None:
+        """Label (or unlabel) one Job's pods so that kwok fails them: a broken migration or smoke test."""
+        path = self.project / "components" / "jobs.py"
+        text = path.read_text()
+        plain = "metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations="
+        failing = (f"metadata=k8s.meta.v1.ObjectMetaArgs(labels={{**labels, **({{{FAIL_LABEL}}} "
+                   f"if name == {job!r} else {{}})}}, annotations=")
+        old, new = (plain, failing) if fail else (failing, plain)
+        assert text.count(old) == 1, f"components/jobs.py no longer has the pod template line: {old}"
+        path.write_text(text.replace(old, new))
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: engine.LocalCluster, engine_env: dict[str, str],
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    root = tmp_path_factory.mktemp("releases")
+    project = engine.copy_checkout(root / "project")
+    env = {
+        **engine_env,
+        "MBH_CLUSTER_STATE": str(cluster.state), "MBH_CLUSTER_PORT": str(cluster.port),
+        "PULUMI_BACKEND_URL": f"file://{root / 'state'}", "MBH_PULUMI": "built", "STACK": "dev",
+    }
+    for unset in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "KUBE_CONTEXT", "MBH_BASE_IMAGES"):
+        env.pop(unset, None)
+    make("up", project, env)
+    d = Deployed(project, env, engine.Stack(project, "dev", dict(env), passphrase="mbhealth-dev-local"), cluster)
+    try:
+        yield d
+    finally:
+        make("down", project, env, check=False)
+
+
+def _time(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_a_backend_change_migrates_first_and_leaves_the_data_services_alone(deployed: Deployed) -> None:
+    before = deployed.images()
+    postgres = deployed.get("statefulset", "postgres")["metadata"]["uid"]
+    claim = deployed.get("pvc", "data-postgres-0")["metadata"]["uid"]
+    redis_pods = {p["metadata"]["uid"] for p in deployed.pods("redis")}
+    migrations = {j["metadata"]["name"] for j in deployed.jobs("migrate")}
+    smokes = {j["metadata"]["name"] for j in deployed.jobs("smoke")}
+
+    deployed.change_backend_code("a backend change")
+    deployed.up()
+
+    after = deployed.images()
+    assert after["backend"] != before["backend"], "a backend change builds a new backend digest"
+    assert after["frontend"] == before["frontend"], "and nothing else"
+    # The release's migrate Job ran (a new Job) and completed before the Deployments rolled.
+    new_migrations = [j for j in deployed.jobs("migrate") if j["metadata"]["name"] not in migrations]
+    assert len(new_migrations) == 1 and new_migrations[0]["status"].get("succeeded") == 1
+    migrated_at = _time(new_migrations[0]["status"]["completionTime"])
+    for name in ("backend", "worker"):
+        sets = [rs for rs in deployed.cluster.get("replicasets", namespace=NAMESPACE)["items"]
+                if rs["metadata"]["name"].startswith(name + "-")
+                and rs["spec"]["template"]["spec"]["containers"][0]["image"] == after["backend"]]
+        assert sets, f"{name} runs the new digest"
+        assert _time(sets[0]["metadata"]["creationTimestamp"]) >= migrated_at, f"{name} rolled before the migration"
+    # The smoke test ran again, and the data services were not touched.
+    assert {j["metadata"]["name"] for j in deployed.jobs("smoke")} - smokes
+    assert deployed.get("statefulset", "postgres")["metadata"]["uid"] == postgres, "PostgreSQL was replaced"
+    assert deployed.get("pvc", "data-postgres-0")["metadata"]["uid"] == claim, "the database volume was replaced"
+    assert {p["metadata"]["uid"] for p in deployed.pods("redis")} == redis_pods, "Redis restarted"
+    make("preview", deployed.project, deployed.env, "PULUMI_ARGS=--expect-no-changes")
+
+
+def test_a_failing_smoke_test_fails_the_update_and_keeps_the_last_good_images(deployed: Deployed) -> None:
+    good = deployed.images()
+    deployed.change_backend_code("a release whose smoke test fails")
+    deployed.make_job_fail("smoke", True)
+
+    failed = deployed.up(check=False)
+    assert failed.returncode != 0, "a failed smoke test fails `make up`"
+    assert "smoke" in failed.stdout + failed.stderr
+    assert deployed.images() == good, "the images output must stay the last known good release"
+
+    # The cause removed, the next `make up` succeeds with no manual clean-up (the failed Job is replaced).
+    deployed.make_job_fail("smoke", False)
+    deployed.up()
+    released = deployed.images()
+    assert released["backend"] != good["backend"]
+    latest = max(deployed.jobs("smoke"), key=lambda j: j["metadata"]["creationTimestamp"])
+    assert latest["status"].get("succeeded") == 1
+
+
+def test_a_failing_migration_keeps_the_previous_pods_and_recovers(deployed: Deployed) -> None:
+    good = deployed.images()
+    deployed.change_backend_code("a release whose migration fails")
+    deployed.make_job_fail("migrate", True)
+
+    failed = deployed.up(check=False)
+    assert failed.returncode != 0, "a failed migration fails `make up`"
+    running = deployed.get("deployment", "backend")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert running == good["backend"], "the Deployments must keep the previous image when the migration fails"
+
+    deployed.make_job_fail("migrate", False)
+    deployed.up()
+    assert deployed.images()["backend"] != good["backend"]
+    running = deployed.get("deployment", "backend")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert running == deployed.images()["backend"]
