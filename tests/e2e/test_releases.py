@@ -7,6 +7,8 @@ server, the state and the stack's outputs.
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,3 +152,29 @@ def test_a_failing_migration_keeps_the_previous_pods_and_recovers(deployed: Depl
     assert deployed.images()["backend"] != good["backend"]
     running = deployed.get("deployment", "backend")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert running == deployed.images()["backend"]
+
+
+def test_a_changed_secret_rolls_the_pods_and_its_plaintext_is_nowhere(deployed: Deployed) -> None:
+    canary = "canary-" + secrets.token_hex(20)
+    checksum = deployed.get("deployment", "backend")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    deployed.stack.config_set("mbhealth:secretKey", canary, secret=True)
+
+    preview = make("preview", deployed.project, deployed.env)
+    deployed.up()
+
+    rolled = deployed.get("deployment", "backend")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    assert rolled != checksum, "a changed secret rolls the pods (checksum annotation)"
+    for where, text in {
+        "the preview": preview.stdout + preview.stderr,
+        "the state backend's files": deployed.stack.state_files_text(),
+        "the stack outputs": json.dumps(deployed.stack.outputs()),
+        "the tracked stack file": (deployed.project / "Pulumi.dev.yaml").read_text(),
+        "the generated stack config": (deployed.project / ".pulumi-state" / "config" / "Pulumi.dev.yaml").read_text(),
+    }.items():
+        assert canary not in text, f"the secret's plaintext is in {where}"
+    # The API server holds it only in the Secret the pods read.
+    holders = [s["metadata"]["name"] for s in deployed.cluster.get("secrets", namespace=NAMESPACE)["items"]
+               if canary in json.dumps(s)]
+    configmaps = [c["metadata"]["name"] for c in deployed.cluster.get("configmaps", namespace=NAMESPACE)["items"]
+                  if canary in json.dumps(c)]
+    assert configmaps == [] and holders == [], "Secret data is base64: the plaintext must not appear anywhere"
