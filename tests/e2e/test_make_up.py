@@ -102,3 +102,10 @@ def test_make_up_then_noop_preview_then_down(project: Path, cluster: engine.Loca
     assert left == "", f"namespace still there after make down: {left}"
     assert [r["type"] for r in stack.resources() if r["type"] != "pulumi:pulumi:Stack"] == []
     assert json.loads(stack.pulumi("stack", "ls", "--json").stdout)[0]["resourceCount"] in (0, None)
+
+    # `pulumi stack rm` removes the stack; the file backend keeps only its backups by design
+    # (.pulumi/backups/, *.bak: the README says so and how to drop them).
+    stack.pulumi("stack", "rm", "dev", "--yes")
+    assert json.loads(stack.pulumi("stack", "ls", "--json").stdout) == []
+    left = sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file() and "dev" in p.name)
+    assert all(p.startswith(".pulumi/backups/") or ".bak" in p for p in left), left
