@@ -178,3 +178,19 @@ def test_a_changed_secret_rolls_the_pods_and_its_plaintext_is_nowhere(deployed: 
     configmaps = [c["metadata"]["name"] for c in deployed.cluster.get("configmaps", namespace=NAMESPACE)["items"]
                   if canary in json.dumps(c)]
     assert configmaps == [] and holders == [], "Secret data is base64: the plaintext must not appear anywhere"
+
+
+def test_a_scale_by_another_field_manager_then_up_is_no_conflict_and_no_diff(deployed: Deployed) -> None:
+    """What an HPA does: another field manager sets spec.replicas; the next `make up` neither
+    fights it nor reports a change."""
+    deployed.cluster.kubectl("scale", "deployment", "worker", "-n", NAMESPACE, "--replicas", "3")
+    preview = make("preview", deployed.project, deployed.env, "PULUMI_ARGS=--expect-no-changes")
+    assert "unchanged" in preview.stdout
+    deployed.up()
+    worker = deployed.get("deployment", "worker")
+    assert worker["spec"]["replicas"] == 3, "pulumi up took the replicas back from the other manager"
+    shown = json.loads(deployed.cluster.kubectl("get", "deployment", "worker", "-n", NAMESPACE, "-o", "json",
+                                                "--show-managed-fields").stdout)
+    replicas_owners = [f["manager"] for f in shown["metadata"]["managedFields"]
+                       if '"f:replicas"' in json.dumps(f.get("fieldsV1", {}).get("f:spec", {}))]
+    assert replicas_owners and all(m.startswith("kubectl") for m in replicas_owners), replicas_owners
