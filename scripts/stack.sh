@@ -71,6 +71,7 @@ if [ -n "${KUBE_CONTEXT:-}" ]; then
   mv "$kubeconfig.tmp" "$kubeconfig"
 else
   if [ "$action" != env ]; then
+    bash tools/engine/build.sh etcd kubernetes kwok >&2   # the control plane's binaries (cached)
     bash scripts/docker-engine.sh start >&2
     bash tools/local-cluster/cluster.sh start >&2
   fi
