@@ -110,6 +110,14 @@ class LocalCluster:
         return dict(self.env, MBH_CLUSTER_STATE=str(self.state), MBH_CLUSTER_PORT=str(self.port),
                     MBH_CLUSTER_NAME=self.name)
 
+    def make_env(self, state: Path, stack: str = "dev") -> dict[str, str]:
+        """The environment of `make up|preview|down` on a project copy: this cluster, a file
+        backend at `state`, the built toolchain, and none of the caller's own stack settings."""
+        env = dict(self._script_env(), PULUMI_BACKEND_URL=f"file://{state}", MBH_PULUMI="built", STACK=stack)
+        for unset in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "KUBE_CONTEXT", "MBH_BASE_IMAGES"):
+            env.pop(unset, None)
+        return env
+
     def start(self) -> None:
         run(["bash", str(CLUSTER_SCRIPT), "start"], env=self._script_env(), timeout=600)
 

@@ -50,17 +50,9 @@ def project(tmp_path: Path) -> Path:
     return engine.copy_checkout(tmp_path / "project")
 
 
-def test_make_up_then_noop_preview_then_down(project: Path, cluster: engine.LocalCluster,
-                                             engine_env: dict[str, str], tmp_path: Path) -> None:
+def test_make_up_then_noop_preview_then_down(project: Path, cluster: engine.LocalCluster, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    env = {
-        **engine_env,
-        "MBH_CLUSTER_STATE": str(cluster.state), "MBH_CLUSTER_PORT": str(cluster.port),
-        "MBH_CLUSTER_NAME": cluster.name,
-        "PULUMI_BACKEND_URL": f"file://{state}", "MBH_PULUMI": "built", "STACK": "dev",
-    }
-    for unset in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "KUBE_CONTEXT", "MBH_BASE_IMAGES"):
-        env.pop(unset, None)
+    env = cluster.make_env(state)
 
     make("up", project, env)
     assert state.is_dir(), "make up creates the file state backend's folder"

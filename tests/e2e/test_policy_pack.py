@@ -15,17 +15,10 @@ from tests.e2e.test_make_up import make
 
 
 @pytest.fixture(scope="module")
-def project(cluster: engine.LocalCluster, engine_env: dict[str, str],
-            tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+def project(cluster: engine.LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("policy")
     copy = engine.copy_checkout(root / "project")
-    env = {
-        **engine_env,
-        "MBH_CLUSTER_STATE": str(cluster.state), "MBH_CLUSTER_PORT": str(cluster.port),
-        "PULUMI_BACKEND_URL": f"file://{root / 'state'}", "MBH_PULUMI": "built", "STACK": "dev",
-    }
-    for unset in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "KUBE_CONTEXT", "MBH_BASE_IMAGES"):
-        env.pop(unset, None)
+    env = cluster.make_env(root / "state")
     (copy / "policy" / "venv").symlink_to(engine.REPO_ROOT / "policy" / "venv")
     if not (engine.REPO_ROOT / "policy" / "venv" / "bin" / "python").exists():
         make("policy-venv", engine.REPO_ROOT, env)

@@ -63,17 +63,10 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def deployed(cluster: engine.LocalCluster, engine_env: dict[str, str],
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+def deployed(cluster: engine.LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     root = tmp_path_factory.mktemp("releases")
     project = engine.copy_checkout(root / "project")
-    env = {
-        **engine_env,
-        "MBH_CLUSTER_STATE": str(cluster.state), "MBH_CLUSTER_PORT": str(cluster.port),
-        "PULUMI_BACKEND_URL": f"file://{root / 'state'}", "MBH_PULUMI": "built", "STACK": "dev",
-    }
-    for unset in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "KUBE_CONTEXT", "MBH_BASE_IMAGES"):
-        env.pop(unset, None)
+    env = cluster.make_env(root / "state")
     make("up", project, env)
     d = Deployed(project, env, engine.Stack(project, "dev", dict(env), passphrase="mbhealth-dev-local"), cluster)
     try:
