@@ -69,10 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     tracked = _stack_file(args.stack)
     config = dict(tracked.get("config") or {})
     previous = yaml.safe_load(args.out.read_text()) if args.out.is_file() else {}
-    images = (previous.get("config") or {}).get(KEY + "images") if args.reuse else None
-    if not (isinstance(images, dict) and images.get("source") == "digests"):
-        images = {"source": "digests", "digests": build_digests(config)}
-    config[KEY + "images"] = images
+    tracked_images = config.get(KEY + "images")
+    if isinstance(tracked_images, dict) and tracked_images.get("source", "build") != "build":
+        # A stack that deploys promoted images (source digests or stack) builds nothing: its
+        # config is copied as written, and the program deploys what it names.
+        images = tracked_images
+        print(f"prebuilt-images: images.source {tracked_images.get('source')}: nothing to build", file=sys.stderr)
+    else:
+        images = (previous.get("config") or {}).get(KEY + "images") if args.reuse else None
+        if not (isinstance(images, dict) and images.get("source") == "digests"):
+            images = {"source": "digests", "digests": build_digests(config)}
+        config[KEY + "images"] = images
     if args.local_control_plane:
         config[KEY + "ingress"] = {**(config.get(KEY + "ingress") or {}), "publishesAddress": False}
 
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         + yaml.safe_dump(out, sort_keys=False)
     )
     tmp.replace(args.out)
-    print(json.dumps(images["digests"]))
+    print(json.dumps(images.get("digests") or {}))
     return 0
 
 

@@ -1,0 +1,72 @@
+"""scripts/prebuilt_images.py: the config copy `make up` deploys when the CLI has no docker provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts import prebuilt_images
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(prebuilt_images, "REPO_ROOT", tmp_path)
+    return tmp_path
+
+
+def _write_stack(repo: Path, stack: str, config: dict) -> None:
+    (repo / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def _no_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    built: list[str] = []
+
+    def build(spec, **_kwargs):
+        built.append(spec.dockerfile)
+        raise AssertionError("nothing may be built here")
+
+    monkeypatch.setattr(prebuilt_images.build_images, "build", build)
+    return built
+
+
+@pytest.mark.parametrize("images", [
+    {"source": "stack", "stack": "organization/mbhealth/dev"},
+    {"source": "digests", "digests": {"backend": "r.example/b@sha256:" + "a" * 64,
+                                      "frontend": "r.example/f@sha256:" + "b" * 64}},
+])
+def test_a_stack_that_deploys_promoted_images_builds_nothing_and_keeps_its_images(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, images: dict) -> None:
+    built = _no_builds(monkeypatch)
+    _write_stack(repo, "prod", {"mbhealth:imageTag": "1.0.0", "mbhealth:images": images})
+    out = repo / "state" / "Pulumi.prod.yaml"
+
+    assert prebuilt_images.main(["--stack", "prod", "--out", str(out)]) == 0
+
+    written = yaml.safe_load(out.read_text())["config"]
+    assert built == []
+    assert written["mbhealth:images"] == images
+    assert written["mbhealth:imageTag"] == "1.0.0"
+
+
+def test_a_stack_that_builds_deploys_the_digests_just_built(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def build(spec, *, version, standins, push_image):
+        assert push_image and version == "dev"
+        name = "backend" if "backend" in spec.dockerfile else "frontend"
+        return type("Built", (), {"repo_digest": f"localhost:5000/{name}@sha256:" + "c" * 64, "seconds": 0.1})()
+
+    monkeypatch.setattr(prebuilt_images.build_images, "build", build)
+    _write_stack(repo, "dev", {"mbhealth:imageTag": "dev", "mbhealth:ingress": {"host": "h.example"}})
+    out = repo / "Pulumi.dev.generated.yaml"
+
+    prebuilt_images.main(["--stack", "dev", "--out", str(out), "--local-control-plane"])
+
+    written = yaml.safe_load(out.read_text())["config"]
+    assert written["mbhealth:images"]["source"] == "digests"
+    assert set(written["mbhealth:images"]["digests"]) == {"backend", "frontend"}
+    assert written["mbhealth:ingress"] == {"host": "h.example", "publishesAddress": False}
+    # --reuse keeps those digests without building (down, refresh).
+    _no_builds(monkeypatch)
+    prebuilt_images.main(["--stack", "dev", "--out", str(out), "--reuse"])
+    assert yaml.safe_load(out.read_text())["config"]["mbhealth:images"] == written["mbhealth:images"]
