@@ -42,16 +42,38 @@ def _stack_file(stack: str) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+class PrebuildError(SystemExit):
+    """A build or push failed: one line that says which image, where and why (exit status 1)."""
+
+    def __init__(self, line: str):
+        print(f"prebuilt-images: {line}", file=sys.stderr, flush=True)
+        super().__init__(1)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
 def build_digests(config: dict) -> dict[str, str]:
+    """Build and push every image to the stack's registry (`registry.server`); its digests."""
     tag = str(config.get(KEY + "imageTag", build_images.DEFAULT_VERSION))
     variant = config.get(KEY + "backendVariant")
+    registry = str((config.get(KEY + "registry") or {}).get("server") or build_images.REGISTRY)
     standins = json.loads(os.environ["MBH_BASE_IMAGES"]) if os.environ.get("MBH_BASE_IMAGES") else None
     digests = {}
     for name in IMAGE_BUILDS:
         spec = BACKEND_VARIANTS[variant] if name == "backend" and variant else IMAGE_BUILDS[name]
         print(f"prebuilt-images: building {name} ({spec.dockerfile}, target {spec.target}) ...", file=sys.stderr,
               flush=True)
-        built = build_images.build(spec, version=tag, standins=standins, push_image=True)
+        try:
+            built = build_images.build(spec, version=tag, standins=standins, push_image=True, registry=registry)
+        except build_images.BuildError as error:
+            print("\n".join(error.log.rstrip().splitlines()[-30:]), file=sys.stderr)
+            raise PrebuildError(f"{name}: the build failed (BuildKit's log above): {_last_line(error.log)}") from None
+        except build_images.DockerError as error:
+            raise PrebuildError(f"{name}: the push to registry {registry} failed: {_last_line(error)} "
+                                f"(is the registry running and reachable, and is this engine logged in to it?)") from None
         print(f"prebuilt-images: {name}: {built.repo_digest} ({built.seconds:.1f}s)", file=sys.stderr, flush=True)
         digests[name] = built.repo_digest
     return digests

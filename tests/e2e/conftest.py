@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import engine
+from tests.e2e.engine import Deployed, make
 from tests.support.services import free_port
 
 REPO_ROOT = engine.REPO_ROOT
@@ -70,3 +71,21 @@ def cluster(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def deployed(cluster: engine.LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """The dev stack, deployed once for the modules that build on it (test_promotion reads its
+    images; test_releases changes it). test_make_up deploys and removes its own dev stack first
+    (same namespace): it runs before them, as pytest runs the modules in name order."""
+    root = tmp_path_factory.mktemp("releases")
+    project = engine.copy_checkout(root / "project")
+    env = cluster.make_env(root / "state")
+    make("up", project, env)
+    d = Deployed(project, env, engine.Stack(project, "dev", dict(env), passphrase="mbhealth-dev-local"), cluster)
+    try:
+        yield d
+    finally:
+        make("down", project, env, check=False)
+
+

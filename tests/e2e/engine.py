@@ -33,6 +33,7 @@ PLUGINS_SCRIPT = REPO_ROOT / "tools" / "engine" / "plugins.sh"
 # Binaries each part of the suite needs, looked up on the toolchain's PATH entries.
 REQUIRED_BINARIES = ("pulumi", "pulumi-language-python", "kubectl", "kube-apiserver", "etcd", "kwokctl", "kwok")
 REQUIRED_PLUGINS = ("kubernetes", "random")
+DEV_NAMESPACE = "mbhealth-dev"  # Pulumi.dev.yaml
 
 
 def engine_required() -> bool:
@@ -95,6 +96,12 @@ def run(args: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None,
     if check and proc.returncode != 0:
         raise CommandFailed(args, proc)
     return proc
+
+
+def make(target: str, project: Path, env: Mapping[str, str], *args: str, check: bool = True
+         ) -> subprocess.CompletedProcess[str]:
+    """`make <target>` in a project copy, as the README has users run it."""
+    return run(["make", "--no-print-directory", target, *args], env=env, cwd=project, check=check, timeout=2400)
 
 
 @dataclass
@@ -241,3 +248,142 @@ class Stack:
             if path.is_file():
                 chunks.append(path.read_bytes().decode("utf-8", "replace"))
         return "\n".join(chunks)
+
+
+@dataclass
+class Registry:
+    """A registry of one test's own (Debian's docker-registry, as scripts/docker-engine.sh runs the
+    project's), on a loopback port, with storage that can be emptied: "a new cluster's registry"."""
+
+    storage: Path
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.storage.mkdir(parents=True, exist_ok=True)
+        config = self.storage.parent / f"registry-{self.port}.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: warn\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.storage}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.address}\n"
+        )
+        log = open(self.storage.parent / f"registry-{self.port}.log", "ab")
+        self.process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log,
+                                        stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"docker-registry did not answer on {self.address} (log {log.name})")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def empty(self) -> None:
+        """Stop, drop every stored blob and manifest, start again: an empty registry."""
+        self.stop()
+        shutil.rmtree(self.storage, ignore_errors=True)
+        self.start()
+
+    def answers(self) -> bool:
+        return self._status(f"http://{self.address}/v2/") == 200
+
+    def has(self, ref: str) -> bool:
+        """Whether this registry serves `<address>/<repo>@sha256:…`'s manifest."""
+        name, digest = ref.split("@", 1)
+        host, repo = name.split("/", 1)
+        if host != self.address:
+            return False
+        return self._status(f"http://{self.address}/v2/{repo}/manifests/{digest}", head=True) == 200
+
+    def _status(self, url: str, head: bool = False) -> int | None:
+        import urllib.error
+        import urllib.request
+
+        req = urllib.request.Request(url, method="HEAD" if head else "GET", headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(req, timeout=10) as resp:
+                return resp.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return None
+
+
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+
+
+def set_stack_value(project: Path, stack: str, key: str, value: Any) -> None:
+    """Set `mbhealth:<key>` (a dotted path into objects) in the project copy's tracked stack file,
+    as a developer edits it."""
+    import yaml
+
+    path = project / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    node = document.setdefault("config", {})
+    parts = key.split(".")
+    top = f"mbhealth:{parts[0]}"
+    if len(parts) == 1:
+        node[top] = value
+    else:
+        node = node.setdefault(top, {})
+        for part in parts[1:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+FAIL_LABEL = '"mbhealth.test/fail": "true"'  # tools/local-cluster: kwok fails a pod labelled so
+
+
+@dataclass
+class Deployed:
+    project: Path
+    env: dict[str, str]
+    stack: Stack
+    cluster: LocalCluster
+
+    def up(self, check: bool = True):
+        return make("up", self.project, self.env, check=check)
+
+    def images(self) -> dict[str, str]:
+        return self.stack.outputs()["images"]
+
+    def get(self, kind: str, name: str) -> dict:
+        return self.cluster.get(kind, name, namespace=DEV_NAMESPACE)
+
+    def jobs(self, name: str) -> list[dict]:
+        items = self.cluster.get("jobs", namespace=DEV_NAMESPACE)["items"]
+        return [j for j in items if j["metadata"]["labels"].get("app.kubernetes.io/name") == name]
+
+    def pods(self, name: str) -> list[dict]:
+        items = self.cluster.get("pods", namespace=DEV_NAMESPACE)["items"]
+        return [p for p in items if p["metadata"]["labels"].get("app.kubernetes.io/name") == name]
+
+    def change_backend_code(self, marker: str) -> None:
+        init = self.project / "apps" / "backend" / "mbhealth" / "__init__.py"
+        init.write_text(init.read_text() + f"\n# release marker: {marker}\n")
+
+    def make_job_fail(self, job: str, fail: bool) -> None:
+        """Label (or unlabel) one Job's pods so that kwok fails them: a broken migration or smoke test."""
+        path = self.project / "components" / "jobs.py"
+        text = path.read_text()
+        plain = "metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations="
+        failing = (f"metadata=k8s.meta.v1.ObjectMetaArgs(labels={{**labels, **({{{FAIL_LABEL}}} "
+                   f"if name == {job!r} else {{}})}}, annotations=")
+        old, new = (plain, failing) if fail else (failing, plain)
+        assert text.count(old) == 1, f"components/jobs.py no longer has the pod template line: {old}"
+        path.write_text(text.replace(old, new))

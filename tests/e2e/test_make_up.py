@@ -8,52 +8,47 @@ images on the private Docker engine, and waits for every resource.
 from __future__ import annotations
 
 import json
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import engine
+from tests.e2e import engine, faithful
+from tests.support.services import free_port
 
-NAMESPACE = "mbhealth-dev"
-REGISTRY = "127.0.0.1:5000"
-
-
-def make(target: str, project: Path, env: dict[str, str], *args: str, check: bool = True):
-    return engine.run(["make", "--no-print-directory", target, *args], env=env, cwd=project, check=check,
-                      timeout=2400)
-
-
-def registry_has(ref: str) -> bool:
-    """Whether the local registry serves `localhost:5000/<repo>@sha256:…`'s manifest."""
-    name, digest = ref.split("@", 1)
-    repo = name.split("/", 1)[1]
-    req = urllib.request.Request(
-        f"http://{REGISTRY}/v2/{repo}/manifests/{digest}", method="HEAD",
-        headers={"Accept": ", ".join([
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.oci.image.index.v1+json",
-        ])},
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=10) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
+NAMESPACE = engine.DEV_NAMESPACE
+make = engine.make
+# What `make up` creates of the dev stack in the API server (the state's Kubernetes objects).
+LIVE_KINDS = "networkpolicy,secret,configmap,service,statefulset,job,deployment,ingress"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return engine.copy_checkout(tmp_path / "project")
+def registry(tmp_path: Path) -> Iterator[engine.Registry]:
+    """The stack's registry, a new one: this test empties it (a new cluster's registry)."""
+    own = engine.Registry(storage=tmp_path / "registry", port=free_port())
+    own.start()
+    try:
+        yield own
+    finally:
+        own.stop()
 
 
-def test_make_up_then_noop_preview_then_down(project: Path, cluster: engine.LocalCluster, tmp_path: Path) -> None:
+@pytest.fixture
+def project(tmp_path: Path, registry: engine.Registry) -> Path:
+    copy = engine.copy_checkout(tmp_path / "project")
+    engine.set_stack_value(copy, "dev", "registry.server", registry.address)
+    return copy
+
+
+def test_make_up_then_noop_preview_then_down(project: Path, cluster: engine.LocalCluster, registry: engine.Registry,
+                                             tmp_path: Path) -> None:
     state = tmp_path / "state"
     env = cluster.make_env(state)
 
+    # Fresh state: a preview first (it creates the stack, deploys nothing), then the update.
+    preview = make("preview", project, env)
+    assert "+ " in preview.stdout and "create" in preview.stdout, preview.stdout[-2000:]
+    assert cluster.kubectl("get", "namespace", NAMESPACE, "--ignore-not-found", "-o", "name").stdout.strip() == ""
     make("up", project, env)
     assert state.is_dir(), "make up creates the file state backend's folder"
     stack = engine.Stack(project, "dev", dict(env), passphrase="mbhealth-dev-local")
@@ -79,15 +74,38 @@ def test_make_up_then_noop_preview_then_down(project: Path, cluster: engine.Loca
     images = stack.outputs()["images"]
     assert set(images) == {"backend", "frontend"}
     for ref in images.values():
-        assert "@sha256:" in ref and registry_has(ref), ref
+        assert "@sha256:" in ref and registry.has(ref), ref
     running = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
                for d in deployments if d["metadata"]["name"] != "redis"}
     assert running == {"backend": images["backend"], "worker": images["backend"], "frontend": images["frontend"]}
     postgres = cluster.get("statefulsets", "postgres", namespace=NAMESPACE)
     assert postgres["status"].get("readyReplicas") == 1
 
+    # Offline synth is faithful: what it writes for the config just deployed is what the API server holds.
+    deployed_config = project / ".pulumi-state" / "config" / "Pulumi.dev.yaml"
+    synth_dir = tmp_path / "synth"
+    engine.run([str(project / ".venv" / "bin" / "python"), "scripts/synth.py", "--stack", "dev",
+                "--stack-file", str(deployed_config), "--out", str(synth_dir)], env=env, cwd=project)
+    live = json.loads(cluster.kubectl("get", LIVE_KINDS, "-n", NAMESPACE, "-o", "json").stdout)["items"]
+    live += [cluster.get("namespace", NAMESPACE)]
+    problems, paired = faithful.compare(synth_dir, stack.resources(), live)
+    assert problems == [], "synth differs from the API server:\n" + "\n".join(problems)
+    assert len(paired) >= 20, paired
+
     # A second look changes nothing.
     make("preview", project, env, "PULUMI_ARGS=--expect-no-changes")
+
+    # The same commit to an empty registry (a new cluster's): `make up` pushes the images again,
+    # and every digest the pods run is served by the registry.
+    registry.empty()
+    assert not any(registry.has(ref) for ref in images.values())
+    make("up", project, env)
+    assert stack.outputs()["images"] == images, "the same commit builds the same digests"
+    for d in cluster.get("deployments", namespace=NAMESPACE)["items"]:
+        for container in d["spec"]["template"]["spec"]["containers"]:
+            ref = container["image"]
+            if ref.startswith(registry.address + "/"):
+                assert registry.has(ref), f"{d['metadata']['name']} runs {ref}, which the registry does not serve"
 
     make("down", project, env)
     left = cluster.kubectl("get", "namespace", NAMESPACE, "--ignore-not-found", "-o", "name").stdout.strip()

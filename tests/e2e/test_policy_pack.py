@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import engine
-from tests.e2e.test_make_up import make
+from tests.e2e.engine import make
 
 
 @pytest.fixture(scope="module")

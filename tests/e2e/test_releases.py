@@ -1,79 +1,19 @@
 """Releases under the real engine: what a second `make up` does to what the first one deployed.
 
-One dev stack per module (a fresh copy of the checkout, the suite's local control plane); each
-test changes the copy the way a developer would and runs `make up` again, then reads the API
-server, the state and the stack's outputs.
+The session's dev stack (conftest `deployed`: a fresh copy of the checkout, the suite's local
+control plane); each test changes the copy the way a developer would and runs `make up` again,
+then reads the API server, the state and the stack's outputs.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-import pytest
-
-from tests.e2e import engine
-from tests.e2e.test_make_up import NAMESPACE, make
-
-FAIL_LABEL = '"mbhealth.test/fail": "true"'  # tools/local-cluster: kwok fails a pod labelled so
-
-
-@dataclass
-class Deployed:
-    project: Path
-    env: dict[str, str]
-    stack: engine.Stack
-    cluster: engine.LocalCluster
-
-    def up(self, check: bool = True):
-        return make("up", self.project, self.env, check=check)
-
-    def images(self) -> dict[str, str]:
-        return self.stack.outputs()["images"]
-
-    def get(self, kind: str, name: str) -> dict:
-        return self.cluster.get(kind, name, namespace=NAMESPACE)
-
-    def jobs(self, name: str) -> list[dict]:
-        items = self.cluster.get("jobs", namespace=NAMESPACE)["items"]
-        return [j for j in items if j["metadata"]["labels"].get("app.kubernetes.io/name") == name]
-
-    def pods(self, name: str) -> list[dict]:
-        items = self.cluster.get("pods", namespace=NAMESPACE)["items"]
-        return [p for p in items if p["metadata"]["labels"].get("app.kubernetes.io/name") == name]
-
-    def change_backend_code(self, marker: str) -> None:
-        init = self.project / "apps" / "backend" / "mbhealth" / "__init__.py"
-        init.write_text(init.read_text() + f"\n# release marker: {marker}\n")
-
-    def make_job_fail(self, job: str, fail: bool) -> None:
-        """Label (or unlabel) one Job's pods so that kwok fails them: a broken migration or smoke test."""
-        path = self.project / "components" / "jobs.py"
-        text = path.read_text()
-        plain = "metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations="
-        failing = (f"metadata=k8s.meta.v1.ObjectMetaArgs(labels={{**labels, **({{{FAIL_LABEL}}} "
-                   f"if name == {job!r} else {{}})}}, annotations=")
-        old, new = (plain, failing) if fail else (failing, plain)
-        assert text.count(old) == 1, f"components/jobs.py no longer has the pod template line: {old}"
-        path.write_text(text.replace(old, new))
-
-
-@pytest.fixture(scope="module")
-def deployed(cluster: engine.LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    root = tmp_path_factory.mktemp("releases")
-    project = engine.copy_checkout(root / "project")
-    env = cluster.make_env(root / "state")
-    make("up", project, env)
-    d = Deployed(project, env, engine.Stack(project, "dev", dict(env), passphrase="mbhealth-dev-local"), cluster)
-    try:
-        yield d
-    finally:
-        make("down", project, env, check=False)
-
+from tests.e2e.engine import Deployed
+from tests.e2e.engine import DEV_NAMESPACE as NAMESPACE
+from tests.e2e.engine import make
 
 def _time(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))

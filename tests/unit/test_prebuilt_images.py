@@ -51,8 +51,8 @@ def test_a_stack_that_deploys_promoted_images_builds_nothing_and_keeps_its_image
 
 
 def test_a_stack_that_builds_deploys_the_digests_just_built(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def build(spec, *, version, standins, push_image):
-        assert push_image and version == "dev"
+    def build(spec, *, version, standins, push_image, registry):
+        assert push_image and version == "dev" and registry == "localhost:5000"
         name = "backend" if "backend" in spec.dockerfile else "frontend"
         return type("Built", (), {"repo_digest": f"localhost:5000/{name}@sha256:" + "c" * 64, "seconds": 0.1})()
 
@@ -70,3 +70,26 @@ def test_a_stack_that_builds_deploys_the_digests_just_built(repo: Path, monkeypa
     _no_builds(monkeypatch)
     prebuilt_images.main(["--stack", "dev", "--out", str(out), "--reuse"])
     assert yaml.safe_load(out.read_text())["config"]["mbhealth:images"] == written["mbhealth:images"]
+
+
+def test_images_go_to_the_stacks_registry_and_a_failed_push_is_one_line(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    registries = []
+
+    def build(spec, *, version, standins, push_image, registry):
+        registries.append(registry)
+        raise prebuilt_images.build_images.DockerError(
+            "docker push 127.0.0.1:1/mbhealth/backend:dev ... failed (1): The push refers to repository\n"
+            "Get \"http://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused")
+
+    monkeypatch.setattr(prebuilt_images.build_images, "build", build)
+    _write_stack(repo, "dev", {"mbhealth:imageTag": "dev", "mbhealth:registry": {"server": "127.0.0.1:1"}})
+
+    with pytest.raises(SystemExit) as exited:
+        prebuilt_images.main(["--stack", "dev", "--out", str(repo / "out.yaml")])
+
+    assert exited.value.code == 1 and registries == ["127.0.0.1:1"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("prebuilt-images: backend: the push to registry 127.0.0.1:1 failed: ")
+    assert "connection refused" in err[-1] and "Traceback" not in "\n".join(err)
+    assert not (repo / "out.yaml").exists()
