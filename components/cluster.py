@@ -16,9 +16,9 @@ The version is read through pulumi-kubernetes itself, so it is the cluster of th
 the program deploys with (kubeconfig, context, stack config): its `kubernetes:helm:template`
 invoke renders `charts/cluster-version` (never applied) with `.Capabilities` from the API
 server's discovery. The invoke is synchronous: it runs before the first resource registers.
-When the provider cannot reach the cluster (a preview with no cluster), Helm falls back to its
-offline defaults, which the chart tells apart; that is a warning, since nothing can be
-deployed there anyway.
+When the provider cannot reach the cluster, Helm falls back to its offline defaults, which the
+chart tells apart: a preview (a pull request's, with no cluster) warns and goes on; an update
+stops there with one line, before any resource is sent to a cluster that cannot take it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ MINIMUM = f"{MIN_KUBERNETES[0]}.{MIN_KUBERNETES[1]}"
 WHY = "the preStop sleep action every long-running container pauses in"
 VERSION_CHART = Path(__file__).resolve().parent.parent / "charts" / "cluster-version"
 HELM_TEMPLATE = "kubernetes:helm:template"
+
+
+UNREACHABLE = ("cluster: the API server does not answer (the cluster of the kubernetes provider's kubeconfig and "
+               "context); nothing was deployed; expected a reachable cluster: check KUBE_CONTEXT or the kubeconfig, "
+               "and that the cluster is up (make cluster-local, make cluster)")
 
 
 class ClusterError(pulumi.RunError):
@@ -111,10 +116,12 @@ def addon_problems(version: ServerVersion, autoscaled: Sequence[str], cluster_is
 
 def require_supported_cluster(autoscaled: Sequence[str] = (), cluster_issuer: Optional[str] = None
                               ) -> Optional[ServerVersion]:
-    """Fail before anything is deployed when the cluster is too old or lacks an add-on the stack uses;
-    warn when it cannot be read."""
+    """Fail before anything is deployed when the cluster is too old or lacks an add-on the stack uses,
+    or, in an update, cannot be reached; a preview without a cluster only warns."""
     version = read_server_version()
     if version is None or not version.discovered:
+        if not pulumi.runtime.is_dry_run():
+            raise ClusterError(UNREACHABLE)
         pulumi.log.warn(f"cluster: could not read the Kubernetes version (is the cluster reachable?); this program "
                         f"needs Kubernetes {MINIMUM} or later ({WHY})")
         return None

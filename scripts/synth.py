@@ -471,6 +471,7 @@ def synthesize(
     stack_file: Optional[Path] = None,
     kubernetes_version: Optional[str] = STAND_IN_KUBERNETES,
     cluster_apis: Iterable[str] = STAND_IN_CLUSTER_APIS,
+    preview: bool = False,
 ) -> SynthResult:
     """Run the program for `stack` under mocks and return what it registered.
 
@@ -483,6 +484,7 @@ def synthesize(
     stack_file: read this file instead of Pulumi.<stack>.yaml (what a user wrote, for tests).
     kubernetes_version: the API server version the cluster reports (None: it cannot be reached).
     cluster_apis: the add-on APIs the cluster serves (metricsApi, certManager).
+    preview: run as `pulumi preview` does (pulumi.runtime.is_dry_run()), not as `pulumi up`.
     """
     path = stack_file or stack_file_path(stack)
     parsed = read_stack_file(stack, path)
@@ -508,7 +510,7 @@ def synthesize(
     # Offline: a managed data service's host name is never resolved (pulumi up checks it).
     external_data.resolver = offline_resolver
     settings.set_root_resource(None)  # a fresh root stack for every run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=_ENGINE_LOG)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=_ENGINE_LOG)
     pulumi.runtime.set_all_config(config, secret_keys=[f"{PROJECT}:{key}" for key in secret_values])
     program = load_program()
 

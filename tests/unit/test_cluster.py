@@ -41,7 +41,7 @@ def test_a_version_that_is_not_one_is_refused():
     assert "reports version 'unknown'; expected Kubernetes 1.30 or later" in version_problem(ServerVersion("unknown", True))
 
 
-def test_an_unreachable_cluster_is_a_warning_not_an_error():
+def test_an_unreachable_cluster_is_a_warning_in_a_preview():
     """A preview with no cluster (Helm's offline defaults: v1.20.0, undiscovered) still previews."""
     records: list[str] = []
 
@@ -53,11 +53,20 @@ def test_an_unreachable_cluster_is_a_warning_not_an_error():
     handler = Keep()
     engine_log.addHandler(handler)
     try:
-        result = synthesize("dev", kubernetes_version=None)
+        result = synthesize("dev", kubernetes_version=None, preview=True)
     finally:
         engine_log.removeHandler(handler)
     assert result.get("Namespace", "mbhealth-dev")
     assert any(r.startswith("cluster: could not read the Kubernetes version") and "1.30 or later" in r for r in records)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_an_unreachable_cluster_stops_an_update_before_anything_is_sent(stack):
+    with pytest.raises(ClusterError) as caught:
+        synthesize(stack, kubernetes_version=None)
+    assert str(caught.value).startswith("cluster: the API server does not answer")
+    assert "\n" not in str(caught.value) and "KUBE_CONTEXT" in str(caught.value)
+    assert caught.value.registered_before_failure == []
 
 
 def test_the_version_chart_reads_the_servers_capabilities():
