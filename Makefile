@@ -19,7 +19,7 @@ SYNTH_PY := $(SYNTH_VENV)/bin/python
 SYNTH_STAMP := $(SYNTH_VENV)/.installed
 export STACK
 
-.PHONY: help scan-venv frontend venv synth-venv system-deps test test-unit synth diff tools cluster-local cluster-local-down up preview down cluster bench bench-images bench-reliability lint
+.PHONY: help scan-venv frontend venv synth-venv system-deps test test-unit synth diff tools cluster-local cluster-local-down up preview down cluster bench bench-images bench-reliability bench-e2e lint
 
 help: ## List the targets and the variables they take
 	@echo "Targets:"
@@ -134,6 +134,9 @@ preview-policy: venv policy-venv ## pulumi preview --diff of STACK with the poli
 
 bench-images: venv ## Benchmark image builds, sizes, start/stop times (Docker engine + registry) -> bench/images.md
 	$(PY) scripts/bench_images.py
+
+bench-e2e: venv ## The real engine on the local control plane: preview, up, no-op, one-image update, destroy vs kubectl apply -> bench/e2e.md
+	$(PY) scripts/bench_e2e.py $(if $(COLD_CACHE),--cold-cache $(COLD_CACHE))
 
 bench-reliability: venv ## A release rolling under load, workers stopped with tasks in flight (Docker engine + registry) -> bench/reliability.md
 	$(PY) scripts/bench_reliability.py
