@@ -211,10 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     warm, groups = toolchain(args.cold_cache)
     home = Path(os.environ.get("MBH_PULUMI_HOME") or Path.home() / ".cache" / "mbhealth" / "tools" / "pulumi-home")
-    env = engine.engine_env(home)
-    for line in engine.run(["bash", "scripts/docker-engine.sh", "env"], env=env, cwd=REPO_ROOT).stdout.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'\"")
+    env = engine.with_docker_engine(engine.engine_env(home))
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         root = Path(tmp)
         cluster = engine.LocalCluster(state=root / "cluster", port=free_port(), env=env, name="mbhealth-bench")

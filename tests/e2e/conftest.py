@@ -51,11 +51,7 @@ def engine_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = Path(os.environ.get("MBH_PULUMI_HOME") or Path.home() / ".cache" / "mbhealth" / "tools" / "pulumi-home")
     env = engine.engine_env(home)
     # The project's private Docker engine and registry (scripts/docker-engine.sh).
-    out = engine.run(["bash", str(REPO_ROOT / "scripts" / "docker-engine.sh"), "env"], env=env)
-    for line in out.stdout.splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = value.strip("'\"")
+    env = engine.with_docker_engine(env)
     status = engine.run(["bash", str(REPO_ROOT / "scripts" / "docker-engine.sh"), "status"], env=env, check=False)
     if status.returncode != 0:
         pytest.fail("real-engine suite: the Docker engine and registry do not answer: "

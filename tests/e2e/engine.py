@@ -82,6 +82,14 @@ def engine_env(pulumi_home: Path) -> dict[str, str]:
     return dict(pairs)
 
 
+def with_docker_engine(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` plus what scripts/docker-engine.sh exports for the project's private engine and registry."""
+    script = REPO_ROOT / "scripts" / "docker-engine.sh"
+    out = subprocess.run(["bash", "-c", f'eval "$(bash {script} env)" && env -0'], env=dict(env),
+                         capture_output=True, text=True, check=True)
+    return dict(item.split("=", 1) for item in out.stdout.split("\0") if "=" in item)
+
+
 class CommandFailed(AssertionError):
     def __init__(self, args: Sequence[str], proc: subprocess.CompletedProcess[str]):
         self.proc = proc
