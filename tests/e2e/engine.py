@@ -197,9 +197,8 @@ class Stack:
     def __post_init__(self) -> None:
         backend = self.env.get("PULUMI_BACKEND_URL", "")
         if not backend.startswith("file://"):
-            state = self.project.parent / f"state-{self.project.name}"
-            state.mkdir(exist_ok=True)
-            backend = f"file://{state}"
+            backend = f"file://{self.project.parent / f'state-{self.project.name}'}"
+        Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
         self.env = dict(self.env, PULUMI_BACKEND_URL=backend, PULUMI_CONFIG_PASSPHRASE=self.passphrase)
         self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
 
