@@ -62,9 +62,10 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
         sys.path.insert(0, str(_path))
 
 import build_images
+import docker_client
 import forge_bases
 import yaml
-from forge_bases import DOCKER, docker, docker_env, image_inspect
+from docker_client import DOCKER, docker, docker_env, image_inspect
 
 from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
 
@@ -513,7 +514,7 @@ def _http_status(url: str) -> int:
 def machine_line() -> str:
     version = docker("version", "--format", "{{.Server.Version}}", check=False).stdout.strip()
     return (f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Docker engine {version} "
-            f"(BuildKit), registry `{forge_bases.REGISTRY}`")
+            f"(BuildKit), registry `{docker_client.REGISTRY}`")
 
 
 def other_containers() -> int:
@@ -761,7 +762,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.start_runs < 1:
         parser.error("--runs and --start-runs must be at least 1")
-    problem = forge_bases.engine_problem() or forge_bases.registry_problem()
+    problem = docker_client.engine_problem() or docker_client.registry_problem()
     if problem:
         print(f"bench-images: {problem}", file=sys.stderr)
         return 2

@@ -37,6 +37,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
         sys.path.insert(0, str(_path))
 
 import build_images
+import docker_client
 import forge_bases
 
 from components.build_specs import IMAGE_BUILDS
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "reliability.md")
     args = parser.parse_args(argv)
 
-    problem = forge_bases.engine_problem() or forge_bases.registry_problem()
+    problem = docker_client.engine_problem() or docker_client.registry_problem()
     if problem:
         log(f"no Docker engine/registry: {problem} (sudo scripts/docker-engine.sh start)")
         return 2

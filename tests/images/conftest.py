@@ -22,6 +22,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
         sys.path.insert(0, str(_path))
 
 import build_images
+import docker_client
 import forge_bases
 
 from tests.images.harness import PROBE_APP, ImageBuilder
@@ -38,7 +39,7 @@ _ENGINE_PROBLEM: list[str | None] = []
 
 def _engine_problem() -> str | None:
     if not _ENGINE_PROBLEM:
-        _ENGINE_PROBLEM.append(forge_bases.engine_problem() or forge_bases.registry_problem())
+        _ENGINE_PROBLEM.append(docker_client.engine_problem() or docker_client.registry_problem())
     return _ENGINE_PROBLEM[0]
 
 
