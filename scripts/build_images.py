@@ -3,7 +3,7 @@
 
 The build inputs (context, Dockerfile, target, build args) come only from
 `components.build_specs` — the same spec the Pulumi image component reads. The base
-images are the offline stand-ins of scripts/forge_bases.py (run as a command: `--json`
+images are the offline stand-ins of tools/standins/forge_bases.py (run as a command: `--json`
 prints them), passed through the spec's own base-image build args
 (`ImageBuildSpec.build_args(version, base_images=...)`), or with --real-bases the
 Dockerfiles' own.
@@ -58,7 +58,7 @@ DEFAULT_VERSION = os.environ.get("MBH_VERSION", "0.0.0-local")
 REPO_PREFIX = "mbhealth"
 VERSION_LABEL = "org.opencontainers.image.version"
 # The machine's stand-in forge, run as a command (never imported: it is the machine's, not the product's).
-FORGE = REPO_ROOT / "scripts" / "forge_bases.py"
+FORGE = REPO_ROOT / "tools" / "standins" / "forge_bases.py"
 
 
 class StandinsError(RuntimeError):

@@ -2,7 +2,7 @@
 
 Every image build of the project goes through `/usr/bin/docker` (Debian's client: BuildKit
 works without the buildx plugin) against the engine DOCKER_HOST names, or the project's
-private engine (scripts/docker-engine.sh) when DOCKER_HOST is unset and its socket exists,
+private engine (tools/machine/docker-engine.sh) when DOCKER_HOST is unset and its socket exists,
 and pushes to the registry MBH_REGISTRY names (default `localhost:5000`).
 
 Library: `docker(*args)`, `docker_env()`, `engine_problem()`, `registry_problem()`,
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 DOCKER = "/usr/bin/docker"  # Debian's client: BuildKit works without the buildx plugin
-DEFAULT_SOCKET = "/run/mbhealth-docker.sock"  # scripts/docker-engine.sh's engine
+DEFAULT_SOCKET = "/run/mbhealth-docker.sock"  # tools/machine/docker-engine.sh's engine
 REGISTRY = os.environ.get("MBH_REGISTRY", "localhost:5000")
 
 
@@ -69,14 +69,14 @@ class DockerError(RuntimeError):
 def engine_problem() -> str | None:
     """None when a Docker engine answers through /usr/bin/docker; else a one-line reason."""
     if not os.access(DOCKER, os.X_OK):
-        return f"{DOCKER} not installed (run: sudo bash scripts/system-deps.sh images)"
+        return f"{DOCKER} not installed (run: sudo bash tools/machine/system-deps.sh images)"
     try:
         proc = docker("version", "--format", "{{.Server.Version}}", check=False, timeout=15)
     except subprocess.TimeoutExpired:
         return "the Docker engine did not answer within 15s"
     if proc.returncode != 0:
         host = docker_env().get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        return f"no Docker engine answers at {host} (start one: sudo scripts/docker-engine.sh start)"
+        return f"no Docker engine answers at {host} (start one: sudo tools/machine/docker-engine.sh start)"
     return None
 
 
@@ -88,7 +88,7 @@ def registry_problem(registry: str = REGISTRY) -> str | None:
                 return None
             return f"registry {url} answered HTTP {resp.status}"
     except Exception as exc:  # noqa: BLE001 - any failure is "not reachable"
-        return f"no registry answers at {url} ({exc.__class__.__name__}); start it: sudo scripts/docker-engine.sh start"
+        return f"no registry answers at {url} ({exc.__class__.__name__}); start it: sudo tools/machine/docker-engine.sh start"
 
 
 def _no_proxy_opener() -> urllib.request.OpenerDirector:

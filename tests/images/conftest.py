@@ -2,7 +2,7 @@
 
 Without a reachable engine (or registry) every test here that needs one is skipped with
 one reason; with MBH_REQUIRE_DOCKER=1 (CI) they fail instead, so CI never skips silently.
-`sudo scripts/docker-engine.sh start` provides both; DOCKER_HOST defaults to its socket.
+`sudo tools/machine/docker-engine.sh start` provides both; DOCKER_HOST defaults to its socket.
 
 A test module that needs no engine (pure translation tests) sets NEEDS_DOCKER = False.
 """
@@ -17,7 +17,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
+for _path in (REPO_ROOT, REPO_ROOT / "scripts", REPO_ROOT / "tools" / "standins"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 

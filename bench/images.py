@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark the app images: build times, sizes, start/stop times -> bench/images.md.
 
-    python scripts/bench_images.py [--runs 5] [--start-runs 5] [--out bench/images.md]
+    python -m bench.images [--runs 5] [--start-runs 5] [--out bench/images.md]
 
-What it measures, on the local Docker engine and registry (scripts/docker-engine.sh) with
-the offline stand-in bases (scripts/forge_bases.py):
+What it measures, on the local Docker engine and registry (tools/machine/docker-engine.sh) with
+the offline stand-in bases (tools/standins/forge_bases.py):
 
 - cold build: each spec's deployed target after `docker builder prune --all` (no layer
   cache and no pip/npm download cache, as on a fresh CI runner; the base images stay
@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
+for _path in (REPO_ROOT, REPO_ROOT / "scripts", REPO_ROOT / "tools" / "standins"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
@@ -531,13 +531,13 @@ def report(
     add = lines.append
     add("# Image benchmark")
     add("")
-    add(f"Written by `make bench-images` (`scripts/bench_images.py`) on "
+    add(f"Written by `make bench-images` (`bench/images.py`) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min; {machine_line()}.")
     add(f"Load average (1 min) {load[0]} at the start, {load[1]} at the end; other containers running on "
         f"the engine: {busy[0]} at the start, {busy[1]} at the end (other suites share these "
         f"{len(os.sched_getaffinity(0))} cores, so times are noisy: medians, with min–max in brackets).")
     add("")
-    add("**Base images are the offline stand-ins** (`scripts/forge_bases.py`, Debian bookworm, no public "
+    add("**Base images are the offline stand-ins** (`tools/standins/forge_bases.py`, Debian bookworm, no public "
         "registry here), not the official images:")
     add("")
     add("| build arg default | stand-in | size (MB) |")

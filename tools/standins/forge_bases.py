@@ -23,7 +23,7 @@ Every stand-in carries the host's CA bundle (the TLS-intercepting proxy's CA) so
 
 A second run with an unchanged recipe reuses the images (a few docker inspects).
 
-Usage:  scripts/forge_bases.py [--force] [--no-push] [--json]
+Usage:  tools/standins/forge_bases.py [--force] [--no-push] [--json]
 Library: `forge()` -> {real base image ref: stand-in ref}; `STANDINS`, `recipe_key()`.
 The Docker client helpers it builds and pushes with are docker_client.py's.
 """
@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
@@ -211,7 +211,7 @@ def ensure_rootfs(force: bool = False) -> Path:
     if os.geteuid() != 0:
         raise ForgeError("debootstrap needs root")
     if not shutil.which("debootstrap"):
-        raise ForgeError("debootstrap missing (run: sudo bash scripts/system-deps.sh images)")
+        raise ForgeError("debootstrap missing (run: sudo bash tools/machine/system-deps.sh images)")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     mirror = debian_mirror()
     work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=CACHE_DIR))
