@@ -41,7 +41,7 @@ $(VENV_STAMP): $(REQS)
 venv: $(VENV_STAMP) ## Create the virtualenv with the pinned Python packages
 
 system-deps: ## Install the Debian packages the suites use (as root; reports otherwise)
-	bash scripts/system-deps.sh services
+	bash tools/machine/system-deps.sh services
 
 FRONTEND_STAMP := apps/frontend/node_modules/.installed
 $(FRONTEND_STAMP): apps/frontend/package-lock.json
@@ -95,7 +95,7 @@ tools: ## Build the Pulumi CLI, providers, Kubernetes control plane and kwok fro
 	bash tools/engine/build.sh
 
 cluster-local: tools ## Start the local control plane (2 kwok nodes) + the Docker engine and registry
-	bash scripts/docker-engine.sh start
+	bash tools/machine/docker-engine.sh start
 	bash tools/local-cluster/cluster.sh start
 
 cluster-local-down: ## Stop the local control plane
@@ -111,10 +111,10 @@ down: venv ## Destroy STACK's resources (the stack and its state stay)
 	bash scripts/stack.sh down $(PULUMI_ARGS)
 
 cluster: ## Create a kind cluster (context kind-mbhealth) wired to a local registry on localhost:REGISTRY_PORT
-	REGISTRY_PORT=$(REGISTRY_PORT) bash scripts/kind-cluster.sh
+	REGISTRY_PORT=$(REGISTRY_PORT) bash tools/kind/cluster.sh
 
 bench: venv ## Benchmark synth and unit-suite times -> bench/synth.md
-	$(PY) scripts/bench_synth.py
+	$(PY) -m bench.synth
 
 # Guardrails (policy/): the rules, the CrossGuard pack, the scanners.
 .PHONY: policy scan policy-venv preview-policy
@@ -133,10 +133,10 @@ preview-policy: venv policy-venv ## pulumi preview --diff of STACK with the poli
 	bash scripts/stack.sh preview --policy-pack policy
 
 bench-images: venv ## Benchmark image builds, sizes, start/stop times (Docker engine + registry) -> bench/images.md
-	$(PY) scripts/bench_images.py
+	$(PY) -m bench.images
 
 bench-e2e: venv ## The real engine on the local control plane: preview, up, no-op, one-image update, destroy vs kubectl apply -> bench/e2e.md
-	$(PY) scripts/bench_e2e.py $(if $(COLD_CACHE),--cold-cache $(COLD_CACHE))
+	$(PY) -m bench.e2e $(if $(COLD_CACHE),--cold-cache $(COLD_CACHE))
 
 bench-reliability: venv ## A release rolling under load, workers stopped with tasks in flight (Docker engine + registry) -> bench/reliability.md
-	$(PY) scripts/bench_reliability.py
+	$(PY) -m bench.reliability

@@ -3,8 +3,10 @@
 
 The build inputs (context, Dockerfile, target, build args) come only from
 `components.build_specs` — the same spec the Pulumi image component reads. The base
-images are the offline stand-ins of scripts/forge_bases.py, passed through the spec's
-own base-image build args (`ImageBuildSpec.build_args(version, base_images=...)`).
+images are the offline stand-ins of tools/standins/forge_bases.py (run as a command: `--json`
+prints them), passed through the spec's own base-image build args
+(`ImageBuildSpec.build_args(version, base_images=...)`), or with --real-bases the
+Dockerfiles' own.
 
 Besides each spec's deployed target, `EXTRA_TARGETS` names the Dockerfile targets the
 image suite compares against it (the worker target must add no layers; the production
@@ -40,8 +42,8 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import forge_bases
-from forge_bases import REGISTRY, DockerError, docker_env, image_inspect, push
+import docker_client
+from docker_client import DOCKER, REGISTRY, DockerError, docker_env, image_inspect, push
 
 from components.build_specs import BACKEND_VARIANTS, IMAGE_BUILDS, ImageBuildSpec
 
@@ -55,6 +57,12 @@ VARIANTS: Mapping[str, Mapping[str, ImageBuildSpec]] = {"backend": BACKEND_VARIA
 DEFAULT_VERSION = os.environ.get("MBH_VERSION", "0.0.0-local")
 REPO_PREFIX = "mbhealth"
 VERSION_LABEL = "org.opencontainers.image.version"
+# The machine's stand-in forge, run as a command (never imported: it is the machine's, not the product's).
+FORGE = REPO_ROOT / "tools" / "standins" / "forge_bases.py"
+
+
+class StandinsError(RuntimeError):
+    """The stand-in base images could not be forged (the forge's own log says why)."""
 
 
 class BuildError(RuntimeError):
@@ -90,6 +98,25 @@ class Built:
         return info
 
 
+def forged_standins(push_images: bool = True) -> dict[str, str]:
+    """{real base image ref: stand-in ref}: the forge's `--json` output (its log goes to stderr)."""
+    argv = [sys.executable, str(FORGE), "--json", *(() if push_images else ("--no-push",))]
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise StandinsError(f"the stand-in base images could not be forged ({FORGE.relative_to(REPO_ROOT)})")
+    return json.loads(proc.stdout)
+
+
+def standin_build_args(base_image_args: Mapping[str, str], standins: Mapping[str, str]) -> dict[str, str]:
+    """Map a build spec's {ARG: real default image} to {ARG: stand-in ref}."""
+    out = {}
+    for arg, real in base_image_args.items():
+        if real not in standins:
+            raise KeyError(f"no stand-in forged for base image {real!r} (build arg {arg}); known: {sorted(standins)}")
+        out[arg] = standins[real]
+    return out
+
+
 def image_key(spec: ImageBuildSpec, target: str | None = None) -> str:
     target = target or spec.target
     default = IMAGE_BUILDS.get(spec.name)
@@ -115,7 +142,7 @@ def build_command(
 ) -> tuple[list[str], dict[str, str]]:
     """The `docker build` argv (without the docker binary) and the build args it passes."""
     base_images = (
-        forge_bases.standin_build_args(spec.base_image_args, standins) if standins is not None else None
+        standin_build_args(spec.base_image_args, standins) if standins is not None else None
     )
     build_args = spec.build_args(version, base_images=base_images)
     argv = [
@@ -150,7 +177,7 @@ def build(
 ) -> Built:
     """Build one image (spec's target, or `target`) with BuildKit on the host network.
 
-    `standins` maps each real base image ref to its stand-in (forge_bases.forge());
+    `standins` maps each real base image ref to its stand-in (forged_standins());
     None keeps the Dockerfile's defaults (the real upstream images).
     """
     if target:
@@ -170,12 +197,12 @@ def build(
     )
     started = time.monotonic()
     proc = subprocess.run(
-        [forge_bases.DOCKER, *argv], env=docker_env(), capture_output=True, text=True, cwd=root,
+        [DOCKER, *argv], env=docker_env(), capture_output=True, text=True, cwd=root,
     )
     seconds = time.monotonic() - started
     log = proc.stderr + proc.stdout
     if proc.returncode != 0:
-        raise BuildError(key, [forge_bases.DOCKER, *argv], log)
+        raise BuildError(key, [DOCKER, *argv], log)
     image_id = iidfile.read_text().strip()
     repo_digest = push(tag) if push_image else None
     return Built(
@@ -215,7 +242,7 @@ def build_all(
     `variants` picks a variant per image name (e.g. {"backend": "distroless"}).
     """
     if standins is None:
-        standins = forge_bases.forge()
+        standins = forged_standins()
     built: dict[str, Built] = {}
     failed: dict[str, BuildError] = {}
     for name in only or IMAGE_BUILDS:
@@ -244,11 +271,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--real-bases", action="store_true", help="use the Dockerfiles' default base images")
     parser.add_argument("--json", action="store_true", help="print {key: {tag, digest, seconds}} as JSON")
     args = parser.parse_args(argv)
-    problem = forge_bases.engine_problem()
+    problem = docker_client.engine_problem()
     if problem:
         print(f"build-images: {problem}", file=sys.stderr)
         return 2
-    standins = None if args.real_bases else forge_bases.forge(push_images=True)
+    try:
+        standins = None if args.real_bases else forged_standins(push_images=True)
+    except StandinsError as exc:
+        print(f"build-images: {exc}", file=sys.stderr)
+        return 1
     built: dict[str, Built] = {}
     failed: dict[str, BuildError] = {}
     variants = {"backend": args.backend_variant} if args.backend_variant else {}

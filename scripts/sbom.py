@@ -35,7 +35,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
         sys.path.insert(0, str(_path))
 
 import build_images  # noqa: E402
-import forge_bases  # noqa: E402
+import docker_client  # noqa: E402
 import trivy_offline  # noqa: E402
 
 from components.build_specs import IMAGE_BUILDS  # noqa: E402
@@ -120,11 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error(f"--ref must be an immutable repo@sha256:<64 hex> reference, not {args.ref!r}")
             written = {args.name: generate(args.ref, args.name, args.out, remote=True)}
         else:
-            problem = forge_bases.engine_problem()
+            problem = docker_client.engine_problem()
             if problem:
                 print(f"sbom: {problem}", file=sys.stderr)
                 return 2
-            standins = None if args.real_bases else forge_bases.forge(push_images=not args.no_push)
+            standins = None if args.real_bases else build_images.forged_standins(push_images=not args.no_push)
             variants = {"backend": args.backend_variant} if args.backend_variant else None
             written = build_and_generate(args.version, standins=standins, variants=variants,
                                          out_dir=args.out, push_image=not args.no_push)
@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             document = json.loads(path.read_text())
             print(f"{name:20} {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path} "
                   f"({len(document.get('components') or [])} components)")
-    except (trivy_offline.TrivyError, build_images.BuildError, forge_bases.ForgeError, ValueError) as exc:
+    except (trivy_offline.TrivyError, build_images.BuildError, build_images.StandinsError, ValueError) as exc:
         print(f"sbom: {exc}", file=sys.stderr)
         return 1
     return 0

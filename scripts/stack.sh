@@ -18,7 +18,7 @@
 #                    it for a built toolchain without the docker provider)
 #   MBH_BASE_IMAGES  JSON map {"python:3.11-slim": "<stand-in ref>", …}: base images to build on
 #                    instead of the public ones; with the local control plane it defaults to the
-#                    offline stand-ins (scripts/forge_bases.py), with KUBE_CONTEXT to none
+#                    offline stand-ins (tools/standins/forge_bases.py), with KUBE_CONTEXT to none
 #
 # `env` prints the exports (for `eval`) so raw `pulumi …` commands run the same way.
 set -euo pipefail
@@ -72,21 +72,21 @@ if [ -n "${KUBE_CONTEXT:-}" ]; then
 else
   if [ "$action" != env ]; then
     bash tools/engine/build.sh etcd kubernetes kwok >&2   # the control plane's binaries (cached)
-    bash scripts/docker-engine.sh start >&2
+    bash tools/machine/docker-engine.sh start >&2
     bash tools/local-cluster/cluster.sh start >&2
   fi
   kubeconfig=$(bash tools/local-cluster/cluster.sh kubeconfig)
 fi
 export KUBECONFIG=$kubeconfig
-eval "$(bash scripts/docker-engine.sh env)"
+eval "$(bash tools/machine/docker-engine.sh env)"
 
 if [ -z "${KUBE_CONTEXT:-}" ] && [ -z "${MBH_BASE_IMAGES:-}" ] && [ "$action" != env ]; then
   # The local control plane runs on machines that reach no public registry (this project's CI
-  # kind): build on the forged stand-ins of the public base images (scripts/forge_bases.py;
+  # kind): build on the forged stand-ins of the public base images (tools/standins/forge_bases.py;
   # they stay in the private engine and registry). With KUBE_CONTEXT (a laptop with kind, a real
   # cluster) the real base images are pulled as usual.
-  MBH_BASE_IMAGES=$("$repo/.venv/bin/python" scripts/forge_bases.py --json) \
-    || die "the stand-in base images could not be forged (scripts/forge_bases.py)"
+  MBH_BASE_IMAGES=$("$repo/.venv/bin/python" tools/standins/forge_bases.py --json) \
+    || die "the stand-in base images could not be forged (tools/standins/forge_bases.py)"
   export MBH_BASE_IMAGES
 fi
 

@@ -8,7 +8,7 @@ the venv's python. Nothing here needs Trivy's vulnerability database: every run 
 embedded in the binary and nothing is downloaded. When this process may create network
 namespaces (root), every run also happens inside `unshare --net`: no network at all, so an
 attempt to download would fail the run instead of passing silently. Images are read from
-the local engine (`--image-src docker`, DOCKER_HOST as scripts/forge_bases.py sets it).
+the local engine (`--image-src docker`, DOCKER_HOST as scripts/docker_client.py sets it).
 
 Waivers live in `.trivyignore.yaml` (Trivy's own YAML ignore format): each entry names a
 check or vulnerability id, optionally the paths it applies to, and a `statement` with the
@@ -45,7 +45,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from forge_bases import docker_env  # noqa: E402
+from docker_client import docker_env  # noqa: E402
 
 WAIVERS_FILE = REPO_ROOT / ".trivyignore.yaml"
 CACHE_DIR = Path(os.environ.get("MBH_TRIVY_CACHE", REPO_ROOT / "build" / "trivy-cache"))

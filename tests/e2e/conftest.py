@@ -2,7 +2,7 @@
 
 Without the toolchain every test here is skipped with one reason; with MBH_REQUIRE_ENGINE=1
 (CI) they fail instead. The suite also needs the project's Docker engine and registry
-(scripts/docker-engine.sh), which .ci/run starts.
+(tools/machine/docker-engine.sh), which .ci/run starts.
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ def engine_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         pytest.fail(f"real-engine suite: {problem} ({engine.REQUIRE_ENV}=1)", pytrace=False)
     home = Path(os.environ.get("MBH_PULUMI_HOME") or Path.home() / ".cache" / "mbhealth" / "tools" / "pulumi-home")
     env = engine.engine_env(home)
-    # The project's private Docker engine and registry (scripts/docker-engine.sh).
+    # The project's private Docker engine and registry (tools/machine/docker-engine.sh).
     env = engine.with_docker_engine(env)
-    status = engine.run(["bash", str(REPO_ROOT / "scripts" / "docker-engine.sh"), "status"], env=env, check=False)
+    status = engine.run(["bash", str(REPO_ROOT / "tools" / "machine" / "docker-engine.sh"), "status"], env=env, check=False)
     if status.returncode != 0:
         pytest.fail("real-engine suite: the Docker engine and registry do not answer: "
-                    "sudo bash scripts/docker-engine.sh start", pytrace=False)
+                    "sudo bash tools/machine/docker-engine.sh start", pytrace=False)
     return env
 
 

@@ -83,8 +83,8 @@ def engine_env(pulumi_home: Path) -> dict[str, str]:
 
 
 def with_docker_engine(env: Mapping[str, str]) -> dict[str, str]:
-    """`env` plus what scripts/docker-engine.sh exports for the project's private engine and registry."""
-    script = REPO_ROOT / "scripts" / "docker-engine.sh"
+    """`env` plus what tools/machine/docker-engine.sh exports for the project's private engine and registry."""
+    script = REPO_ROOT / "tools" / "machine" / "docker-engine.sh"
     out = subprocess.run(["bash", "-c", f'eval "$(bash {script} env)" && env -0'], env=dict(env),
                          capture_output=True, text=True, check=True)
     return dict(item.split("=", 1) for item in out.stdout.split("\0") if "=" in item)
@@ -259,7 +259,7 @@ class Stack:
 
 @dataclass
 class Registry:
-    """A registry of one test's own (Debian's docker-registry, as scripts/docker-engine.sh runs the
+    """A registry of one test's own (Debian's docker-registry, as tools/machine/docker-engine.sh runs the
     project's), on a loopback port, with storage that can be emptied: "a new cluster's registry"."""
 
     storage: Path

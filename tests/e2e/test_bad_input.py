@@ -46,7 +46,7 @@ def _still_usable(deployed: Deployed) -> None:
 def _base_images(env: dict[str, str], project: Path) -> str:
     """The stand-in bases scripts/stack.sh builds on with the local control plane (it skips them
     when KUBE_CONTEXT names a cluster, which these tests do)."""
-    out = engine.run([str(project / ".venv" / "bin" / "python"), "scripts/forge_bases.py", "--json"], env=env,
+    out = engine.run([str(project / ".venv" / "bin" / "python"), "tools/standins/forge_bases.py", "--json"], env=env,
                      cwd=project)
     return out.stdout.strip()
 

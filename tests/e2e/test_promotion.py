@@ -61,7 +61,7 @@ def prod(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         postgres = PostgresServer().start()
         redis = RedisServer(password=secrets.token_hex(12)).start()
     except ServiceUnavailable as missing:
-        pytest.fail(f"promotion needs PostgreSQL and Redis (scripts/system-deps.sh): {missing}", pytrace=False)
+        pytest.fail(f"promotion needs PostgreSQL and Redis (tools/machine/system-deps.sh): {missing}", pytrace=False)
     passphrase = "e2e-prod-" + secrets.token_hex(8)
     env = dict(deployed.env, STACK="prod", PULUMI_CONFIG_PASSPHRASE=passphrase)
     stack = engine.Stack(deployed.project, "prod", dict(env), passphrase=passphrase)

@@ -2,7 +2,7 @@
 
 Without a reachable engine (or registry) every test here that needs one is skipped with
 one reason; with MBH_REQUIRE_DOCKER=1 (CI) they fail instead, so CI never skips silently.
-`sudo scripts/docker-engine.sh start` provides both; DOCKER_HOST defaults to its socket.
+`sudo tools/machine/docker-engine.sh start` provides both; DOCKER_HOST defaults to its socket.
 
 A test module that needs no engine (pure translation tests) sets NEEDS_DOCKER = False.
 """
@@ -17,11 +17,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
+for _path in (REPO_ROOT, REPO_ROOT / "scripts", REPO_ROOT / "tools" / "standins"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
 import build_images
+import docker_client
 import forge_bases
 
 from tests.images.harness import PROBE_APP, ImageBuilder
@@ -38,7 +39,7 @@ _ENGINE_PROBLEM: list[str | None] = []
 
 def _engine_problem() -> str | None:
     if not _ENGINE_PROBLEM:
-        _ENGINE_PROBLEM.append(forge_bases.engine_problem() or forge_bases.registry_problem())
+        _ENGINE_PROBLEM.append(docker_client.engine_problem() or docker_client.registry_problem())
     return _ENGINE_PROBLEM[0]
 
 

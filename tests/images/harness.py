@@ -1,5 +1,5 @@
 """Shared pieces of the real-image suite: the test version, the fixture image spec, the builder,
-and a release run container by container (used by the tests and by scripts/bench_reliability.py)."""
+and a release run container by container (used by the tests and by bench/reliability.py)."""
 
 from __future__ import annotations
 

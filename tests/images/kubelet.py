@@ -49,7 +49,7 @@ _SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 if str(_SCRIPTS) not in sys.path:
     sys.path.insert(0, str(_SCRIPTS))
 
-from forge_bases import DOCKER, docker, docker_env, image_inspect
+from docker_client import DOCKER, docker, docker_env, image_inspect
 
 LOOPBACK = "127.0.0.1"
 CONTAINER_LABEL = "org.mbhealth.kubelet"

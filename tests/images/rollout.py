@@ -1,5 +1,5 @@
 """A release rolling under load, run for real: the test (test_reliability.py) and the benchmark
-(scripts/bench_reliability.py) both run `run_scenario`.
+(bench/reliability.py) both run `run_scenario`.
 
 What runs, all on loopback with host networking (tests/images/kubelet.py, the synthesized pod specs):
 

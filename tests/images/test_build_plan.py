@@ -55,7 +55,7 @@ def test_extra_targets_only_change_the_target(tmp_path: Path) -> None:
 
 def test_unknown_base_image_is_a_clear_error() -> None:
     with pytest.raises(KeyError, match="no stand-in forged for base image 'python:3.11-slim'"):
-        build_images.forge_bases.standin_build_args({"PYTHON_IMAGE": "python:3.11-slim"}, {})
+        build_images.standin_build_args({"PYTHON_IMAGE": "python:3.11-slim"}, {})
 
 
 @pytest.mark.parametrize(

@@ -329,7 +329,7 @@ def test_redis_blip_keeps_the_backend_in_service_restarts_nothing_and_recovers(r
 def test_browser_loads_the_frontend_container_with_live_api_status(release_factory, redis) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        skip_or_fail("chromium not installed (bash scripts/system-deps.sh services)")
+        skip_or_fail("chromium not installed (bash tools/machine/system-deps.sh services)")
     release = release_factory("dev", redis)
     for name in ("backend", "worker", "frontend"):
         release.container("Deployment", name).wait_ready()

@@ -6,9 +6,9 @@ import json
 import urllib.request
 
 import build_images
-import forge_bases
+import docker_client
 import pytest
-from forge_bases import docker
+from docker_client import docker
 
 from components.build_specs import APP_GID, APP_UID
 from tests.images.harness import TEST_VERSION
@@ -35,7 +35,7 @@ def _ids(cases):
 @pytest.mark.parametrize(("name", "target"), BUILDS, ids=_ids(BUILDS))
 def test_image_builds_and_is_pushed_by_digest(images, name, target) -> None:
     built = images.get(name, target)
-    assert built.repo_digest and built.repo_digest.startswith(f"{forge_bases.REGISTRY}/mbhealth/{name}@sha256:")
+    assert built.repo_digest and built.repo_digest.startswith(f"{docker_client.REGISTRY}/mbhealth/{name}@sha256:")
     # The registry serves exactly the image that was built (its config digest is the image id).
     registry, _, rest = built.repo_digest.partition("/")
     repo, _, digest = rest.partition("@")

@@ -5,7 +5,7 @@ replicas behind a Service stand-in, behind the frontend's nginx; a steady, bound
 nginx (reads and task submissions) while each replica is replaced in turn; then a worker is
 stopped (preStop, SIGTERM) and another killed (SIGKILL) with tasks in flight. No request may
 fail, and every accepted task must be recorded exactly once. `make bench-reliability` runs the
-same scenario longer and harder (scripts/bench_reliability.py -> bench/reliability.md).
+same scenario longer and harder (bench/reliability.py -> bench/reliability.md).
 
 Run this suite alone on the engine: it uses free loopback ports, but its load and its timing
 assume nothing else is building or running containers.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import docker_client
 import forge_bases
 import pytest
-from forge_bases import docker, image_inspect
+from docker_client import docker, image_inspect
 
 REAL = {s.stands_for: s for s in forge_bases.STANDINS}
 DISTROLESS = "gcr.io/distroless/python3-debian12"
@@ -22,8 +23,8 @@ def _run(ref: str, *command: str, entrypoint: str | None = None, extra: tuple[st
 @pytest.mark.parametrize("real", sorted(REAL))
 def test_standin_is_labelled_and_only_in_the_local_registry(standins, real) -> None:
     ref = standins[real]
-    assert ref.startswith(f"{forge_bases.REGISTRY}/standin/") and "@sha256:" in ref
-    assert forge_bases.registry_has(ref)
+    assert ref.startswith(f"{docker_client.REGISTRY}/standin/") and "@sha256:" in ref
+    assert docker_client.registry_has(ref)
     labels = image_inspect(ref)["Config"]["Labels"]
     assert labels["org.mbhealth.standin"] == "true"
     assert labels["org.mbhealth.standin.for"] == real

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import sbom as sbom_script
-from forge_bases import docker
+from docker_client import docker
 
 from components.build_specs import BACKEND_DISTROLESS_BUILD, IMAGE_BUILDS, ImageBuildSpec
 from tests.supply_chain import scans

@@ -1,4 +1,4 @@
-"""`make cluster` (scripts/kind-cluster.sh), run against stand-ins for docker, kind and kubectl
+"""`make cluster` (tools/kind/cluster.sh), run against stand-ins for docker, kind and kubectl
 that log every call: the registry port is configurable, every kubectl call names the kind
 context, and no failing command is swallowed."""
 
@@ -14,7 +14,7 @@ import pytest
 
 from scripts.synth import REPO_ROOT
 
-SCRIPT = REPO_ROOT / "scripts" / "kind-cluster.sh"
+SCRIPT = REPO_ROOT / "tools" / "kind" / "cluster.sh"
 
 # One stand-in for the three tools: logs its argv; FAIL_ON (a substring of the call) makes it fail.
 FAKE = r"""#!/usr/bin/env bash
@@ -118,4 +118,4 @@ def test_kind_cluster_script_passes_shellcheck():
 
 def test_make_cluster_passes_the_port():
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert "REGISTRY_PORT=$(REGISTRY_PORT) bash scripts/kind-cluster.sh" in makefile
+    assert "REGISTRY_PORT=$(REGISTRY_PORT) bash tools/kind/cluster.sh" in makefile

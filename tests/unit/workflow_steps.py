@@ -57,7 +57,7 @@ def load(name: str) -> dict:
 def require_tools() -> None:
     missing = [tool for tool in ("bash", "jq") if shutil.which(tool) is None]
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (scripts/system-deps.sh installs them)")
+        pytest.skip(f"{', '.join(missing)} not installed (tools/machine/system-deps.sh installs them)")
 
 
 @dataclass

@@ -26,9 +26,9 @@ def missing(reason: str) -> None:
 def nginx_bin() -> str:
     nginx = find_nginx()
     if nginx is None:
-        missing("nginx not installed (bash scripts/system-deps.sh services)")
+        missing("nginx not installed (bash tools/machine/system-deps.sh services)")
     if shutil.which("envsubst") is None:
-        missing("envsubst not installed (Debian gettext-base; bash scripts/system-deps.sh services)")
+        missing("envsubst not installed (Debian gettext-base; bash tools/machine/system-deps.sh services)")
     assert nginx is not None
     return nginx
 

@@ -38,7 +38,7 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    missing("chromium not installed (bash scripts/system-deps.sh services)")
+    missing("chromium not installed (bash tools/machine/system-deps.sh services)")
     raise AssertionError("unreachable")
 
 

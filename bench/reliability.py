@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: nothing lost under load while a release rolls -> bench/reliability.md.
 
-    python scripts/bench_reliability.py [--rate 50] [--duration 60] [--out bench/reliability.md]
+    python -m bench.reliability [--rate 50] [--duration 60] [--out bench/reliability.md]
 
 Runs tests/images/rollout.py's scenario (the one tests/images/test_reliability.py runs with a
 shorter, lighter load) on the real images, built from components/build_specs.py on the offline
@@ -17,7 +17,7 @@ PostgreSQL and Redis on loopback (tests/support/services.py):
 
 It writes what it measured (requests sent and failed, p99 latency during the roll, tasks
 submitted, recorded, run twice) and exits 1 if any request failed or any task was lost.
-Needs the Docker engine and registry (scripts/docker-engine.sh). Run it alone on the engine.
+Needs the Docker engine and registry (tools/machine/docker-engine.sh). Run it alone on the engine.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
+for _path in (REPO_ROOT, REPO_ROOT / "scripts", REPO_ROOT / "tools" / "standins"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
 import build_images
+import docker_client
 import forge_bases
 
 from components.build_specs import IMAGE_BUILDS
@@ -62,7 +63,7 @@ def render(result, args, built: dict[str, str], started: datetime, load_before: 
     lines = [
         "# Reliability: a release rolling under load",
         "",
-        f"Written by `make bench-reliability` (`scripts/bench_reliability.py`) on "
+        f"Written by `make bench-reliability` (`bench/reliability.py`) on "
         f"{started:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores ({platform.machine()}), load average "
         f"{load_before[0]:.1f} before and {load_after[0]:.1f} after (the machine is shared with other builds, "
         "so latencies are an upper bound). Verdict: **" + ("pass" if ok else "FAIL") + "**: "
@@ -139,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "reliability.md")
     args = parser.parse_args(argv)
 
-    problem = forge_bases.engine_problem() or forge_bases.registry_problem()
+    problem = docker_client.engine_problem() or docker_client.registry_problem()
     if problem:
-        log(f"no Docker engine/registry: {problem} (sudo scripts/docker-engine.sh start)")
+        log(f"no Docker engine/registry: {problem} (sudo tools/machine/docker-engine.sh start)")
         return 2
     from scripts.synth import synthesize
     from tests.images import rollout

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark the app images: build times, sizes, start/stop times -> bench/images.md.
 
-    python scripts/bench_images.py [--runs 5] [--start-runs 5] [--out bench/images.md]
+    python -m bench.images [--runs 5] [--start-runs 5] [--out bench/images.md]
 
-What it measures, on the local Docker engine and registry (scripts/docker-engine.sh) with
-the offline stand-in bases (scripts/forge_bases.py):
+What it measures, on the local Docker engine and registry (tools/machine/docker-engine.sh) with
+the offline stand-in bases (tools/standins/forge_bases.py):
 
 - cold build: each spec's deployed target after `docker builder prune --all` (no layer
   cache and no pip/npm download cache, as on a fresh CI runner; the base images stay
@@ -57,14 +57,15 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
+for _path in (REPO_ROOT, REPO_ROOT / "scripts", REPO_ROOT / "tools" / "standins"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
 import build_images
+import docker_client
 import forge_bases
 import yaml
-from forge_bases import DOCKER, docker, docker_env, image_inspect
+from docker_client import DOCKER, docker, docker_env, image_inspect
 
 from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
 
@@ -513,7 +514,7 @@ def _http_status(url: str) -> int:
 def machine_line() -> str:
     version = docker("version", "--format", "{{.Server.Version}}", check=False).stdout.strip()
     return (f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Docker engine {version} "
-            f"(BuildKit), registry `{forge_bases.REGISTRY}`")
+            f"(BuildKit), registry `{docker_client.REGISTRY}`")
 
 
 def other_containers() -> int:
@@ -530,13 +531,13 @@ def report(
     add = lines.append
     add("# Image benchmark")
     add("")
-    add(f"Written by `make bench-images` (`scripts/bench_images.py`) on "
+    add(f"Written by `make bench-images` (`bench/images.py`) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min; {machine_line()}.")
     add(f"Load average (1 min) {load[0]} at the start, {load[1]} at the end; other containers running on "
         f"the engine: {busy[0]} at the start, {busy[1]} at the end (other suites share these "
         f"{len(os.sched_getaffinity(0))} cores, so times are noisy: medians, with min–max in brackets).")
     add("")
-    add("**Base images are the offline stand-ins** (`scripts/forge_bases.py`, Debian bookworm, no public "
+    add("**Base images are the offline stand-ins** (`tools/standins/forge_bases.py`, Debian bookworm, no public "
         "registry here), not the official images:")
     add("")
     add("| build arg default | stand-in | size (MB) |")
@@ -761,7 +762,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.start_runs < 1:
         parser.error("--runs and --start-runs must be at least 1")
-    problem = forge_bases.engine_problem() or forge_bases.registry_problem()
+    problem = docker_client.engine_problem() or docker_client.registry_problem()
     if problem:
         print(f"bench-images: {problem}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: the real engine against the local control plane -> bench/e2e.md.
 
-    python scripts/bench_e2e.py [--runs 3] [--cold-cache DIR] [--out bench/e2e.md]
+    python -m bench.e2e [--runs 3] [--cold-cache DIR] [--out bench/e2e.md]
 
 Per run, on a fresh copy of the checkout and a fresh state backend, one local control plane
 (tools/local-cluster) for all runs, the built toolchain (tools/engine), images prebuilt from
@@ -20,7 +20,7 @@ Medians over the runs; ratios are taken per run, then their median. The toolchai
 the warm `make tools` (everything cached) measured here, and each group's cold build time as
 recorded when it was built (`build-seconds` in the cache, or in --cold-cache: a cache that
 `make tools` filled from empty Go caches, as a fresh machine's `.ci/run` does).
-Needs the Docker engine and registry (scripts/docker-engine.sh) and `make tools`. Run it alone.
+Needs the Docker engine and registry (tools/machine/docker-engine.sh) and `make tools`. Run it alone.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def one_run(cluster: engine.LocalCluster, root: Path, number: int) -> dict[str, 
     figures["up_empty"] = timed(["make", "--no-print-directory", "up"], env, project)
 
     raw = cli_env(env, project)
-    raw["MBH_BASE_IMAGES"] = engine.run([str(project / ".venv" / "bin" / "python"), "scripts/forge_bases.py", "--json"],
+    raw["MBH_BASE_IMAGES"] = engine.run([str(project / ".venv" / "bin" / "python"), "tools/standins/forge_bases.py", "--json"],
                                         env=raw, cwd=project).stdout.strip()
     generated = project / ".pulumi-state" / "config" / "Pulumi.dev.yaml"
     pulumi = ["pulumi", "--non-interactive"]
@@ -151,7 +151,7 @@ def render(runs: list[dict[str, float]], warm: list[float], groups, started: dat
     lines = [
         "# The real engine against the local control plane",
         "",
-        f"Written by `make bench-e2e` (scripts/bench_e2e.py) on {started:%Y-%m-%d %H:%M} UTC: {len(runs)} runs, "
+        f"Written by `make bench-e2e` (bench/e2e.py) on {started:%Y-%m-%d %H:%M} UTC: {len(runs)} runs, "
         f"{os.cpu_count()} cores, {platform.machine()}, load average before {load[0]:.2f}. Pulumi CLI and providers "
         "built by `make tools`, Kubernetes API server, controller-manager and scheduler with kwok nodes "
         "(`make cluster-local`), images prebuilt on the offline stand-in bases and deployed by digest.",

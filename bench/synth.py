@@ -1,6 +1,6 @@
 """Benchmark: median offline synth time per stack and the unit-suite time -> bench/synth.md.
 
-    python scripts/bench_synth.py [--runs 5]
+    python -m bench.synth [--runs 5]
 
 Each synth runs in a fresh interpreter (as `make synth` does), so the figure
 includes importing the Pulumi SDKs; the unit suite is timed end to end with
@@ -48,7 +48,7 @@ def main() -> int:
     lines = [
         "# Synth and unit-suite benchmark",
         "",
-        f"Written by `make bench` (scripts/bench_synth.py) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+        f"Written by `make bench` (bench/synth.py) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, "
         f"{len(__import__('os').sched_getaffinity(0))} cores.",
         "",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suites use, when they are missing.
-# Usage: scripts/system-deps.sh [services|images|all]   (default: services)
+# Usage: tools/machine/system-deps.sh [services|images|all]   (default: services)
 #   services: PostgreSQL, Redis, nginx (+ envsubst) and Chromium for the app tests; jq for the
 #             workflow step tests (tests/unit/test_deploy_workflow.py runs deploy.yml's scripts)
 #   images:   a Docker engine, a registry and debootstrap for the real-image suite

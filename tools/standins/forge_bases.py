@@ -23,9 +23,9 @@ Every stand-in carries the host's CA bundle (the TLS-intercepting proxy's CA) so
 
 A second run with an unchanged recipe reuses the images (a few docker inspects).
 
-Usage:  scripts/forge_bases.py [--force] [--no-push] [--json]
-Library: `forge()` -> {real base image ref: stand-in ref}; `standin_refs()`;
-         `docker()` and the engine helpers used by scripts/build_images.py and tests/images.
+Usage:  tools/standins/forge_bases.py [--force] [--no-push] [--json]
+Library: `forge()` -> {real base image ref: stand-in ref}; `STANDINS`, `recipe_key()`.
+The Docker client helpers it builds and pushes with are docker_client.py's.
 """
 
 from __future__ import annotations
@@ -41,14 +41,25 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-DOCKER = "/usr/bin/docker"  # Debian's client: BuildKit works without the buildx plugin
-DEFAULT_SOCKET = "/run/mbhealth-docker.sock"  # scripts/docker-engine.sh's engine
-REGISTRY = os.environ.get("MBH_REGISTRY", "localhost:5000")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT / "scripts") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+from docker_client import (  # noqa: E402
+    REGISTRY,
+    docker,
+    engine_problem,
+    image_inspect,
+    push,
+    registry_has,
+    registry_problem,
+    repo_digest,
+)
+
 CACHE_DIR = Path(os.environ.get("MBH_BASES_CACHE", "/var/cache/mbhealth-bases"))
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -83,140 +94,9 @@ STANDINS: tuple[Standin, ...] = (
 DEBIAN_REPO = "standin/debian"
 DEBIAN_TAG = f"{SUITE}-slim"
 
-# ---------------------------------------------------------------------------
-# Docker client helpers (shared with scripts/build_images.py and tests/images)
-# ---------------------------------------------------------------------------
-
-
-def docker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for /usr/bin/docker: BuildKit on, DOCKER_HOST at our engine when unset."""
-    env = dict(os.environ)
-    env["DOCKER_BUILDKIT"] = "1"
-    if not env.get("DOCKER_HOST") and Path(DEFAULT_SOCKET).is_socket():
-        env["DOCKER_HOST"] = f"unix://{DEFAULT_SOCKET}"
-    env.update(extra or {})
-    return env
-
-
-def docker(
-    *args: str,
-    check: bool = True,
-    capture: bool = True,
-    input: bytes | str | None = None,
-    timeout: float | None = None,
-    stdin=None,
-) -> subprocess.CompletedProcess:
-    """Run /usr/bin/docker; raise with its stderr on failure when check=True."""
-    text = not isinstance(input, bytes)
-    proc = subprocess.run(
-        [DOCKER, *args],
-        env=docker_env(),
-        input=input,
-        stdin=stdin,
-        capture_output=capture,
-        text=text,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        err = proc.stderr if capture else ""
-        if isinstance(err, bytes):
-            err = err.decode(errors="replace")
-        raise DockerError(f"docker {' '.join(args[:3])} ... failed ({proc.returncode}): {(err or '').strip()[-4000:]}")
-    return proc
-
-
-class DockerError(RuntimeError):
-    pass
-
 
 class ForgeError(RuntimeError):
     """The stand-ins cannot be forged here (no root, no debootstrap, no engine, a failed build)."""
-
-
-def engine_problem() -> str | None:
-    """None when a Docker engine answers through /usr/bin/docker; else a one-line reason."""
-    if not os.access(DOCKER, os.X_OK):
-        return f"{DOCKER} not installed (run: sudo bash scripts/system-deps.sh images)"
-    try:
-        proc = docker("version", "--format", "{{.Server.Version}}", check=False, timeout=15)
-    except subprocess.TimeoutExpired:
-        return "the Docker engine did not answer within 15s"
-    if proc.returncode != 0:
-        host = docker_env().get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        return f"no Docker engine answers at {host} (start one: sudo scripts/docker-engine.sh start)"
-    return None
-
-
-def registry_problem(registry: str = REGISTRY) -> str | None:
-    url = f"http://{registry}/v2/"
-    try:
-        with _no_proxy_opener().open(url, timeout=5) as resp:
-            if resp.status == 200:
-                return None
-            return f"registry {url} answered HTTP {resp.status}"
-    except Exception as exc:  # noqa: BLE001 - any failure is "not reachable"
-        return f"no registry answers at {url} ({exc.__class__.__name__}); start it: sudo scripts/docker-engine.sh start"
-
-
-def _no_proxy_opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def registry_has(ref: str) -> bool:
-    """True when the registry serves a manifest for `registry/repo:tag` or `repo@digest`."""
-    registry, _, rest = ref.partition("/")
-    if "@" in rest:
-        repo, _, reference = rest.partition("@")
-    else:
-        repo, _, reference = rest.rpartition(":")
-    req = urllib.request.Request(
-        f"http://{registry}/v2/{repo}/manifests/{reference}",
-        method="HEAD",
-        headers={
-            "Accept": ", ".join(
-                (
-                    "application/vnd.docker.distribution.manifest.v2+json",
-                    "application/vnd.docker.distribution.manifest.list.v2+json",
-                    "application/vnd.oci.image.manifest.v1+json",
-                    "application/vnd.oci.image.index.v1+json",
-                )
-            )
-        },
-    )
-    try:
-        with _no_proxy_opener().open(req, timeout=5) as resp:
-            return resp.status == 200
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def image_inspect(ref: str) -> dict | None:
-    proc = docker("image", "inspect", ref, check=False)
-    if proc.returncode != 0:
-        return None
-    return json.loads(proc.stdout)[0]
-
-
-def push(ref: str) -> str:
-    """Push a tag to the local registry; return its `repo@sha256:...` from the registry."""
-    repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
-    proc = docker("push", ref)
-    match = re.search(r"digest: (sha256:[0-9a-f]{64})", proc.stdout)
-    if not match:
-        raise DockerError(f"docker push {ref}: no digest in output:\n{proc.stdout[-2000:]}")
-    return f"{repo}@{match.group(1)}"
-
-
-def repo_digest(ref: str) -> str | None:
-    """The local image's RepoDigest in the same repository as `ref`, if it was pushed/pulled."""
-    info = image_inspect(ref)
-    if not info:
-        return None
-    repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref.split("@")[0]
-    for digest_ref in info.get("RepoDigests") or []:
-        if digest_ref.split("@")[0] == repo:
-            return digest_ref
-    return None
 
 
 def log(msg: str) -> None:
@@ -331,7 +211,7 @@ def ensure_rootfs(force: bool = False) -> Path:
     if os.geteuid() != 0:
         raise ForgeError("debootstrap needs root")
     if not shutil.which("debootstrap"):
-        raise ForgeError("debootstrap missing (run: sudo bash scripts/system-deps.sh images)")
+        raise ForgeError("debootstrap missing (run: sudo bash tools/machine/system-deps.sh images)")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     mirror = debian_mirror()
     work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=CACHE_DIR))
@@ -915,16 +795,6 @@ def forge(force: bool = False, push_images: bool = True) -> dict[str, str]:
             result[standin.stands_for] = ref
     log(f"done in {time.monotonic() - started:.1f}s")
     return result
-
-
-def standin_build_args(base_image_args: Mapping[str, str], standins: Mapping[str, str]) -> dict[str, str]:
-    """Map a build spec's {ARG: real default image} to {ARG: stand-in ref}."""
-    out = {}
-    for arg, real in base_image_args.items():
-        if real not in standins:
-            raise KeyError(f"no stand-in forged for base image {real!r} (build arg {arg}); known: {sorted(standins)}")
-        out[arg] = standins[real]
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # A private Docker engine and OCI registry for the real-image suite (host networking only).
 #
-# Usage: scripts/docker-engine.sh start|stop|status|env
+# Usage: tools/machine/docker-engine.sh start|stop|status|env
 #   start   start dockerd and the registry unless they already run; wait until both answer
 #   stop    stop both (SIGTERM, then wait; SIGKILL only after a timeout)
 #   status  print what runs; exit 0 when both answer, 1 otherwise
-#   env     print the shell exports clients need:  eval "$(scripts/docker-engine.sh env)"
+#   env     print the shell exports clients need:  eval "$(tools/machine/docker-engine.sh env)"
 #
-# Installs nothing: `scripts/system-deps.sh images` (as root) installs docker.io,
+# Installs nothing: `tools/machine/system-deps.sh images` (as root) installs docker.io,
 # docker-registry and debootstrap. Every client must use /usr/bin/docker (Debian's
 # 20.10 client; a newer /usr/local/bin/docker refuses BuildKit without buildx) with
 # DOCKER_BUILDKIT=1 and DOCKER_HOST pointing at this engine's own socket.
@@ -65,7 +65,7 @@ need() {
   command -v dockerd >/dev/null || missing+=("dockerd (docker.io)")
   command -v docker-registry >/dev/null || missing+=("docker-registry")
   command -v curl >/dev/null || missing+=("curl")
-  [ ${#missing[@]} -eq 0 ] || die "missing: ${missing[*]} — run: sudo bash scripts/system-deps.sh images"
+  [ ${#missing[@]} -eq 0 ] || die "missing: ${missing[*]} — run: sudo bash tools/machine/system-deps.sh images"
   [ "$(id -u)" -eq 0 ] || die "dockerd needs root"
 }
 
