@@ -71,9 +71,9 @@ def cluster(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="session")
 def deployed(cluster: engine.LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    """The dev stack, deployed once for the modules that build on it (test_promotion reads its
-    images; test_releases changes it). test_make_up deploys and removes its own dev stack first
-    (same namespace): it runs before them, as pytest runs the modules in name order."""
+    """The dev stack on the session's cluster, deployed once for the modules that build on it
+    (test_bad_input fails updates of it, test_promotion reads its images, test_releases changes
+    it). test_make_up deploys its own on a cluster of its own."""
     root = tmp_path_factory.mktemp("releases")
     project = engine.copy_checkout(root / "project")
     env = cluster.make_env(root / "state")

@@ -10,7 +10,10 @@ equal as maps (the server adds none there).
 What synth cannot know, and is therefore allowed to differ:
 - secret values: synth writes them redacted (`<redacted: pulumi secret>`) and stands in for the
   generated passwords; a live Secret must hold the same keys;
-- what is derived from secret values: the pod templates' `checksum/config` annotation;
+- what is derived from secret values: the pod templates' `checksum/config` annotation and the
+  smoke Job's `mbhealth/release` digest;
+- metadata the server side adds (SERVER_SET: a Namespace's name label, a Deployment's revision,
+  the provider's autonamed mark);
 - the names of the objects the provider names (Jobs, ConfigMaps, Secrets: auto-named, a new name
   per release or content), and every reference to them, which must name the paired object.
 """
@@ -25,8 +28,15 @@ from typing import Any
 
 REDACTED = "<redacted: pulumi secret>"
 STACK_TYPE = "pulumi:pulumi:Stack"
-# Annotations whose value is a digest over secret values (synth's are stand-ins).
-SECRET_DERIVED_ANNOTATIONS = frozenset({"checksum/config"})
+# Annotations whose value is a digest over secret values (synth's are stand-ins): the env
+# checksum, and the smoke test's release digest (the images and the env checksums).
+SECRET_DERIVED_ANNOTATIONS = frozenset({"checksum/config", "mbhealth/release"})
+# Metadata the API server, a controller or the provider adds (never the program).
+SERVER_SET = {
+    "labels": frozenset({"kubernetes.io/metadata.name"}),  # the API server, on every Namespace
+    "annotations": frozenset({"deployment.kubernetes.io/revision",  # the Deployment controller
+                              "pulumi.com/autonamed"}),  # pulumi-kubernetes, on the objects it names
+}
 
 
 def synth_objects(out_dir: Path) -> dict[str, dict[str, Any]]:
@@ -70,7 +80,7 @@ def differences(synth: Mapping[str, Any], live: Mapping[str, Any], renamed: Mapp
     meta_s, meta_l = synth.get("metadata", {}), live.get("metadata", {})
     for part in ("labels", "annotations"):
         want = {k: v for k, v in (meta_s.get(part) or {}).items()}
-        have = {k: v for k, v in (meta_l.get(part) or {}).items()}
+        have = {k: v for k, v in (meta_l.get(part) or {}).items() if k not in SERVER_SET[part]}
         if want != have:
             problems.append(f"metadata.{part}: synth {want} != live {have}")
     if synth.get("kind") == "Secret":

@@ -34,14 +34,27 @@ def registry(tmp_path: Path) -> Iterator[engine.Registry]:
 
 
 @pytest.fixture
+def new_cluster(engine_env: dict[str, str], tmp_path: Path) -> Iterator[engine.LocalCluster]:
+    """A control plane of this test's own: nothing deployed yet (the session's cluster holds the
+    dev stack other modules share)."""
+    own = engine.LocalCluster(state=tmp_path / "cluster", port=free_port(), env=engine_env, name="mbhealth-e2e-new")
+    own.start()
+    try:
+        yield own
+    finally:
+        own.stop()
+
+
+@pytest.fixture
 def project(tmp_path: Path, registry: engine.Registry) -> Path:
     copy = engine.copy_checkout(tmp_path / "project")
     engine.set_stack_value(copy, "dev", "registry.server", registry.address)
     return copy
 
 
-def test_make_up_then_noop_preview_then_down(project: Path, cluster: engine.LocalCluster, registry: engine.Registry,
-                                             tmp_path: Path) -> None:
+def test_make_up_then_noop_preview_then_down(project: Path, new_cluster: engine.LocalCluster,
+                                             registry: engine.Registry, tmp_path: Path) -> None:
+    cluster = new_cluster
     state = tmp_path / "state"
     env = cluster.make_env(state)
 
