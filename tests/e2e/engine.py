@@ -184,6 +184,15 @@ def copy_checkout(dest: Path) -> Path:
     return dest
 
 
+def link_policy_venv(copy: Path, env: Mapping[str, str]) -> None:
+    """The policy pack's virtualenv (`make policy-venv`, made once in the checkout) in a project copy."""
+    venv = REPO_ROOT / "policy" / "venv"
+    if not (venv / "bin" / "python").exists():
+        make("policy-venv", REPO_ROOT, env)
+    if not (copy / "policy" / "venv").exists():
+        (copy / "policy" / "venv").symlink_to(venv)
+
+
 @dataclass
 class Stack:
     """One stack of a project copy, with its own state backend; every call runs the real CLI."""

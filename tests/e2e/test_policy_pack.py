@@ -1,4 +1,5 @@
-"""Scenario 10: the CrossGuard pack (policy/) through the real engine, as `make preview-policy` runs it.
+"""Scenario 10: the CrossGuard pack (policy/) through the real engine, as `make preview-policy` runs it
+(the prod stack: test_promotion.py).
 
 The engine starts the pack through our language host's RunPlugin, in the pack's own virtualenv
 (`make policy-venv`), and evaluates every resource the program registers.
@@ -19,9 +20,7 @@ def project(cluster: engine.LocalCluster, tmp_path_factory: pytest.TempPathFacto
     root = tmp_path_factory.mktemp("policy")
     copy = engine.copy_checkout(root / "project")
     env = cluster.make_env(root / "state")
-    (copy / "policy" / "venv").symlink_to(engine.REPO_ROOT / "policy" / "venv")
-    if not (engine.REPO_ROOT / "policy" / "venv" / "bin" / "python").exists():
-        make("policy-venv", engine.REPO_ROOT, env)
+    engine.link_policy_venv(copy, env)
     return copy, env
 
 

@@ -154,6 +154,14 @@ def test_prods_pull_and_tls_secrets_exist_and_no_secret_is_in_plaintext(prod: Pr
         assert canary not in prod.first_up, f"{key}'s plaintext is in the output of make up"
 
 
+def test_the_policy_pack_passes_the_prod_stack_through_the_engine(prod: Prod) -> None:
+    """Scenario 10 on prod: `make preview-policy STACK=prod` (the dev stack: test_policy_pack.py)."""
+    engine.link_policy_venv(prod.project, prod.env)
+    out = make("preview-policy", prod.project, prod.env)
+    assert "mbhealth-guardrails" in out.stdout, "the engine ran the pack"
+    assert "mandatory" not in out.stdout.lower()
+
+
 def _time(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
