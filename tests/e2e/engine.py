@@ -90,6 +90,16 @@ def with_docker_engine(env: Mapping[str, str]) -> dict[str, str]:
     return dict(item.split("=", 1) for item in out.stdout.split("\0") if "=" in item)
 
 
+def stack_env(env: Mapping[str, str], project: Path) -> dict[str, str]:
+    """`env` plus what `scripts/stack.sh env` exports in `project` (for raw `pulumi`/`kubectl` calls,
+    as the README's "raw pulumi commands" run them)."""
+    out = subprocess.run(["bash", "-c", 'eval "$(bash scripts/stack.sh env)" && env -0'], env=dict(env), cwd=project,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"scripts/stack.sh env failed: {out.stderr.strip()}")
+    return dict(item.split("=", 1) for item in out.stdout.split("\0") if "=" in item)
+
+
 class CommandFailed(AssertionError):
     def __init__(self, args: Sequence[str], proc: subprocess.CompletedProcess[str]):
         self.proc = proc
