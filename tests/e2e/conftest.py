@@ -7,7 +7,6 @@ Without the toolchain every test here is skipped with one reason; with MBH_REQUI
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def engine_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     problem = _problem()
     if problem:
         pytest.fail(f"real-engine suite: {problem} ({engine.REQUIRE_ENV}=1)", pytrace=False)
-    home = Path(os.environ.get("MBH_PULUMI_HOME") or Path.home() / ".cache" / "mbhealth" / "tools" / "pulumi-home")
+    home = engine.default_pulumi_home()
     env = engine.engine_env(home)
     # The project's private Docker engine and registry (tools/machine/docker-engine.sh).
     env = engine.with_docker_engine(env)

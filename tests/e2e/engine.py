@@ -69,6 +69,14 @@ def docker_provider_built() -> bool:
     return _find("pulumi-resource-docker", toolchain_path()) is not None
 
 
+def default_pulumi_home() -> Path:
+    """The Pulumi home tools/engine/env.sh uses: MBH_PULUMI_HOME, else the tools cache's."""
+    if os.environ.get("MBH_PULUMI_HOME"):
+        return Path(os.environ["MBH_PULUMI_HOME"])
+    cache = os.environ.get("MBH_TOOLS_CACHE") or Path.home() / ".cache" / "mbhealth" / "tools"
+    return Path(cache) / "pulumi-home"
+
+
 def engine_env(pulumi_home: Path) -> dict[str, str]:
     """The environment `tools/engine/env.sh` exports, with a Pulumi home of the suite's own."""
     env = dict(os.environ, MBH_PULUMI_HOME=str(pulumi_home))
