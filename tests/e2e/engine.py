@@ -77,35 +77,30 @@ def default_pulumi_home() -> Path:
     return Path(cache) / "pulumi-home"
 
 
-def engine_env(pulumi_home: Path) -> dict[str, str]:
-    """The environment `tools/engine/env.sh` exports, with a Pulumi home of the suite's own."""
-    env = dict(os.environ, MBH_PULUMI_HOME=str(pulumi_home))
-    out = subprocess.run(
-        ["bash", "-c", f'eval "$(bash {ENV_SCRIPT})" && bash {PLUGINS_SCRIPT} >&2 && env -0'],
-        env=env, capture_output=True, text=True,
-    )
+def exported(script: str, env: Mapping[str, str], *, cwd: Path | None = None, then: str = "") -> dict[str, str]:
+    """`env` plus what a script prints as `export …` lines for `eval` (then `then`, in that environment)."""
+    out = subprocess.run(["bash", "-c", f'eval "$({script})" && {then + " && " if then else ""}env -0'],
+                         env=dict(env), cwd=cwd, capture_output=True, text=True)
     if out.returncode != 0:
-        raise RuntimeError(f"tools/engine/env.sh + plugins.sh failed: {out.stderr.strip()}")
-    pairs = (item.split("=", 1) for item in out.stdout.split("\0") if "=" in item)
-    return dict(pairs)
+        raise RuntimeError(f"{script}{' + ' + then if then else ''} failed: {out.stderr.strip()}")
+    return dict(item.split("=", 1) for item in out.stdout.split("\0") if "=" in item)
+
+
+def engine_env(pulumi_home: Path) -> dict[str, str]:
+    """The environment `tools/engine/env.sh` exports (plugins installed), with the given Pulumi home."""
+    return exported(f"bash {ENV_SCRIPT}", dict(os.environ, MBH_PULUMI_HOME=str(pulumi_home)),
+                    then=f"bash {PLUGINS_SCRIPT} >&2")
 
 
 def with_docker_engine(env: Mapping[str, str]) -> dict[str, str]:
     """`env` plus what tools/machine/docker-engine.sh exports for the project's private engine and registry."""
-    script = REPO_ROOT / "tools" / "machine" / "docker-engine.sh"
-    out = subprocess.run(["bash", "-c", f'eval "$(bash {script} env)" && env -0'], env=dict(env),
-                         capture_output=True, text=True, check=True)
-    return dict(item.split("=", 1) for item in out.stdout.split("\0") if "=" in item)
+    return exported(f"bash {REPO_ROOT / 'tools' / 'machine' / 'docker-engine.sh'} env", env)
 
 
 def stack_env(env: Mapping[str, str], project: Path) -> dict[str, str]:
     """`env` plus what `scripts/stack.sh env` exports in `project` (for raw `pulumi`/`kubectl` calls,
     as the README's "raw pulumi commands" run them)."""
-    out = subprocess.run(["bash", "-c", 'eval "$(bash scripts/stack.sh env)" && env -0'], env=dict(env), cwd=project,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"scripts/stack.sh env failed: {out.stderr.strip()}")
-    return dict(item.split("=", 1) for item in out.stdout.split("\0") if "=" in item)
+    return exported("bash scripts/stack.sh env", env, cwd=project)
 
 
 class CommandFailed(AssertionError):
