@@ -207,12 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     env = engine.with_docker_engine(engine.engine_env(home))
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         root = Path(tmp)
-        cluster = engine.LocalCluster(state=root / "cluster", port=free_port(), env=env, name="mbhealth-bench")
-        cluster.start()
-        try:
+        with engine.LocalCluster(state=root / "cluster", port=free_port(), env=env, name="mbhealth-bench") as cluster:
             runs = [one_run(cluster, root, number) for number in range(1, args.runs + 1)]
-        finally:
-            cluster.stop()
     report = render(runs, warm, groups, started, load, args.cold_cache)
     args.out.write_text(report)
     log(f"wrote {args.out}")

@@ -60,12 +60,8 @@ def engine_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def cluster(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[engine.LocalCluster]:
-    local = engine.LocalCluster(state=tmp_path_factory.mktemp("cluster"), port=free_port(), env=engine_env)
-    local.start()
-    try:
+    with engine.LocalCluster(state=tmp_path_factory.mktemp("cluster"), port=free_port(), env=engine_env) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="session")

@@ -125,8 +125,25 @@ def make(target: str, project: Path, env: Mapping[str, str], *args: str, check: 
     return run(["make", "--no-print-directory", target, *args], env=env, cwd=project, check=check, timeout=2400)
 
 
+class Started:
+    """`with X(...) as x:` starts x and stops it whatever happens (a cluster, a registry)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
 @dataclass
-class LocalCluster:
+class LocalCluster(Started):
     """tools/local-cluster/cluster.sh with a state folder, name and port of its own."""
 
     state: Path
@@ -280,7 +297,7 @@ class Stack:
 
 
 @dataclass
-class Registry:
+class Registry(Started):
     """A registry of one test's own (Debian's docker-registry, as tools/machine/docker-engine.sh runs the
     project's), on a loopback port, with storage that can be emptied: "a new cluster's registry"."""
 

@@ -79,7 +79,7 @@ def differences(synth: Mapping[str, Any], live: Mapping[str, Any], renamed: Mapp
     problems: list[str] = []
     meta_s, meta_l = synth.get("metadata", {}), live.get("metadata", {})
     for part in ("labels", "annotations"):
-        want = {k: v for k, v in (meta_s.get(part) or {}).items()}
+        want = dict(meta_s.get(part) or {})
         have = {k: v for k, v in (meta_l.get(part) or {}).items() if k not in SERVER_SET[part]}
         if want != have:
             problems.append(f"metadata.{part}: synth {want} != live {have}")

@@ -25,24 +25,17 @@ LIVE_KINDS = "networkpolicy,secret,configmap,service,statefulset,job,deployment,
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[engine.Registry]:
     """The stack's registry, a new one: this test empties it (a new cluster's registry)."""
-    own = engine.Registry(storage=tmp_path / "registry", port=free_port())
-    own.start()
-    try:
+    with engine.Registry(storage=tmp_path / "registry", port=free_port()) as own:
         yield own
-    finally:
-        own.stop()
 
 
 @pytest.fixture
 def new_cluster(engine_env: dict[str, str], tmp_path: Path) -> Iterator[engine.LocalCluster]:
     """A control plane of this test's own: nothing deployed yet (the session's cluster holds the
     dev stack other modules share)."""
-    own = engine.LocalCluster(state=tmp_path / "cluster", port=free_port(), env=engine_env, name="mbhealth-e2e-new")
-    own.start()
-    try:
+    with engine.LocalCluster(state=tmp_path / "cluster", port=free_port(), env=engine_env,
+                             name="mbhealth-e2e-new") as own:
         yield own
-    finally:
-        own.stop()
 
 
 @pytest.fixture
