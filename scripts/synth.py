@@ -23,6 +23,7 @@ from the stack file by `components.stack_file` the way the CLI's Go YAML decoder
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import importlib.util
 import json
@@ -505,6 +506,10 @@ def synthesize(
     for key, value in secret_values.items():
         config[f"{PROJECT}:{key}"] = value
 
+    # The SDK runs the mocks' calls in the event loop's default executor: a loop of this run's own,
+    # whose executor threads end with it (none is left running beside the caller's later work).
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     mocks = SynthMocks(stack_outputs, kubernetes_version, cluster_apis)
     monitor = RecordingMonitor(mocks)
     # Offline: a managed data service's host name is never resolved (pulumi up checks it).
@@ -525,13 +530,18 @@ def synthesize(
         program.deploy(loaded[0])
 
     try:
-        _sync_await(run_pulumi_func(run))
-    except Exception as error:
-        # Lets callers check that a failure happened before anything was created.
-        error.registered_before_failure = list(monitor.registered)  # type: ignore[attr-defined]
-        raise
-    root = settings.get_root_resource()
-    exports = {name: _resolve(value) for name, value in (root.outputs if root else {}).items()}
+        try:
+            _sync_await(run_pulumi_func(run))
+        except Exception as error:
+            # Lets callers check that a failure happened before anything was created.
+            error.registered_before_failure = list(monitor.registered)  # type: ignore[attr-defined]
+            raise
+        root = settings.get_root_resource()
+        exports = {name: _resolve(value) for name, value in (root.outputs if root else {}).items()}
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+        asyncio.set_event_loop(asyncio.new_event_loop())  # for the caller's own Outputs (no thread until used)
     notes = [f"warning: {w}" for w in loaded[0].warnings] + list(mocks.notes)
     return SynthResult(stack=stack, resources=monitor.registered, exports=exports, notes=notes)
 

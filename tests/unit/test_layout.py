@@ -7,7 +7,10 @@ engine and system packages, the local clusters). Tests, benchmarks and tools may
 product; the product may *run* a tool as a command (`scripts/stack.sh` starts the local control
 plane, `scripts/build_images.py` runs the stand-in forge) but never imports one.
 
-Each product file is parsed with `ast`: `import x`, `from x import y`, relative imports and
+Each product file is parsed with `ast`, in a fresh Python process (CPython 3.11's AST converter keeps
+its recursion counter per interpreter, python/cpython#106905: a thread of this process formatting a
+traceback at the same moment, which parses source too, made `ast.parse` here fail with "AST
+constructor recursion depth mismatch"): `import x`, `from x import y`, relative imports and
 `importlib.import_module("x")` / `__import__("x")` with a literal name. An import is refused
 when it names `tests`, `bench` or `tools`, when a relative import lands in one of them, or when
 it names, without a package, a module that exists only in the test machinery (the way
@@ -16,7 +19,8 @@ it names, without a package, a module that exists only in the test machinery (th
 
 from __future__ import annotations
 
-import ast
+import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,34 +74,65 @@ def _in_machinery(path: Path) -> bool:
     return any(path.resolve().is_relative_to(REPO_ROOT / top) for top in MACHINERY)
 
 
-def _imported(tree: ast.AST, path: Path) -> Iterator[tuple[int, str, Path | None]]:
-    """(line, module as written, where a relative import lands) for every import in the tree."""
-    for node in ast.walk(tree):
+# Run in a fresh interpreter: reads [[path, source], ...] as JSON, prints each file's imports as
+# [[line, module as written, level], ...] (level: the dots of a relative import).
+_READ_IMPORTS = """
+import ast, json, sys
+def imports(source, path):
+    for node in ast.walk(ast.parse(source, filename=path)):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield node.lineno, alias.name, None
+                yield node.lineno, alias.name, 0
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = path.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                module = node.module or ""
-                target = base.joinpath(*module.split(".")) if module else base
-                yield node.lineno, "." * node.level + module, target
-            else:
-                yield node.lineno, node.module or "", None
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+            yield node.lineno, node.module or "", node.level
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \\
                 and isinstance(node.args[0].value, str):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
             if name in ("import_module", "__import__"):
-                yield node.lineno, node.args[0].value, None
+                yield node.lineno, node.args[0].value, 0
+print(json.dumps([list(imports(source, path)) for path, source in json.load(sys.stdin)]))
+"""
+
+
+def _read_imports(files: list[tuple[str, Path]]) -> list[list[tuple[int, str, int]]]:
+    """For each (source, path): its imports, read by `ast` in a process of its own."""
+    proc = subprocess.run([sys.executable, "-I", "-c", _READ_IMPORTS], capture_output=True, text=True, timeout=120,
+                          input=json.dumps([[str(path), source] for source, path in files]), check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"reading the imports failed: {proc.stderr.strip()}")
+    return [[(line, module, level) for line, module, level in found] for found in json.loads(proc.stdout)]
+
+
+def _imported(found: list[tuple[int, str, int]], path: Path) -> Iterator[tuple[int, str, Path | None]]:
+    """(line, module as written, where a relative import lands) for every import found in `path`."""
+    for line, module, level in found:
+        if level:
+            base = path.parent
+            for _ in range(level - 1):
+                base = base.parent
+            target = base.joinpath(*module.split(".")) if module else base
+            yield line, "." * level + module, target
+        else:
+            yield line, module, None
 
 
 def forbidden_imports(source: str, path: Path) -> list[str]:
     """`file:line: import` for each import of the test machinery in a product file's source."""
+    return forbidden_in([(source, path)])
+
+
+def forbidden_in(files: list[tuple[str, Path]]) -> list[str]:
+    """`file:line: import` for each import of the test machinery in the (source, path) given."""
     found = []
-    for line, module, lands in _imported(ast.parse(source, filename=str(path)), path):
+    for (_, path), imports in zip(files, _read_imports(files)):
+        found += _forbidden(imports, path)
+    return found
+
+
+def _forbidden(imports: list[tuple[int, str, int]], path: Path) -> list[str]:
+    found = []
+    for line, module, lands in _imported(imports, path):
         top = module.split(".")[0]
         if lands is not None:
             refused = _in_machinery(lands)
@@ -110,7 +145,7 @@ def forbidden_imports(source: str, path: Path) -> list[str]:
 
 
 def test_the_product_never_imports_tests_bench_or_tools() -> None:
-    found = [hit for path in python_files(*PRODUCT) for hit in forbidden_imports(path.read_text(), path)]
+    found = forbidden_in([(path.read_text(), path) for path in python_files(*PRODUCT)])
     assert found == [], (
         "product code imports the test machinery (tests/, bench/, tools/); move what it needs into "
         "the product, or run the tool as a command:\n  " + "\n  ".join(found)

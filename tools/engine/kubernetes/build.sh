@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from k8s.io/kubernetes at
-# the version go.mod requires (run by tools/engine/build.sh: OUT, GOFLAGS, MBH_TOOLS_JOBS set).
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the node's kubelet and
+# kube-proxy from k8s.io/kubernetes at the version go.mod requires (run by tools/engine/build.sh: OUT, GOFLAGS, MBH_TOOLS_JOBS set).
 # The version is stamped the way Kubernetes' own release build does (hack/lib/version.sh),
 # otherwise every binary, and the API server's /version, says v0.0.0.
 set -euo pipefail
@@ -21,7 +21,7 @@ done
 # Static binaries, as Kubernetes ships its control plane.
 CGO_ENABLED=0 go build -p "$MBH_TOOLS_JOBS" -ldflags "$ldflags" -o "$OUT/" tool
 
-for b in kube-apiserver kube-controller-manager kube-scheduler; do
+for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
   out=$("$OUT/$b" --version)
   echo "$out"
   [ "$out" = "Kubernetes $version" ] || { echo "$b --version says '$out', want 'Kubernetes $version'" >&2; exit 1; }

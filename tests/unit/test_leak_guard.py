@@ -1,0 +1,109 @@
+"""tests/leak_guard.py catches a test or fixture that leaves a thread, a child process or a listening
+port behind, and names it; it lets a wider-scoped fixture keep what it started until it is finalized.
+
+Each case runs a pytest session of its own (a subprocess) on a small test module.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from scripts.synth import REPO_ROOT
+
+MODULE = '''
+import socket, subprocess, sys, threading, time
+import pytest
+
+STOP = threading.Event()
+
+def test_leaks_a_thread():
+    threading.Thread(target=STOP.wait, name="forgotten-worker", daemon=True).start()
+
+def test_leaks_a_child_process():
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+def test_leaks_a_listening_port():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    test_leaks_a_listening_port.keep = server
+
+def test_cleans_up_after_itself():
+    done = threading.Event()
+    worker = threading.Thread(target=done.wait, name="joined-worker")
+    worker.start()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.set()
+    worker.join()
+    child.wait()
+
+@pytest.fixture(scope="module")
+def server_that_stops():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="module-server")
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+def test_uses_a_module_fixture(server_that_stops):
+    assert any(t.name == "module-server" for t in threading.enumerate())
+
+def test_uses_it_again(server_that_stops):
+    assert any(t.name == "module-server" for t in threading.enumerate())
+'''
+
+SESSION_FIXTURE = '''
+import subprocess, sys
+import pytest
+
+@pytest.fixture(scope="session")
+def never_stopped():
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+def test_first(never_stopped):
+    pass
+
+def test_second(never_stopped):
+    pass
+'''
+
+
+def run_session(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    module = tmp_path / "test_subject.py"
+    module.write_text(textwrap.dedent(source))
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.leak_guard", "-p", "no:cacheprovider", "-q", "-rE",
+         "--rootdir", str(tmp_path), "-c", "/dev/null", str(module)],
+        cwd=tmp_path, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=120)
+
+
+def test_each_leak_fails_its_test_by_name_and_clean_tests_pass(tmp_path: Path) -> None:
+    run = run_session(tmp_path, MODULE)
+    out = run.stdout
+    assert run.returncode == 1, out
+    assert "6 passed, 3 errors" in out, out
+    assert "ERROR test_subject.py::test_leaks_a_thread" in out, out
+    assert "test_subject.py::test_leaks_a_thread left behind:" in out
+    assert "thread 'forgotten-worker' (daemon) running Event.wait" in out
+    assert "ERROR test_subject.py::test_leaks_a_child_process" in out
+    assert "time.sleep(60)" in out
+    assert "ERROR test_subject.py::test_leaks_a_listening_port" in out
+    assert "listening port 127.0.0.1:" in out
+    for clean in ("test_cleans_up_after_itself", "test_uses_a_module_fixture", "test_uses_it_again"):
+        assert f"ERROR test_subject.py::{clean}" not in out, out
+
+
+def test_a_wider_fixture_that_never_stops_what_it_started_is_named_when_it_ends(tmp_path: Path) -> None:
+    run = run_session(tmp_path, SESSION_FIXTURE)
+    out = run.stdout
+    assert run.returncode == 1, out
+    assert "2 passed, 1 error" in out, out
+    # Reported at the teardown of the last test, where the session fixture ends; the test itself is clean.
+    assert "ERROR test_subject.py::test_second" in out
+    assert "fixture 'never_stopped' (session scope) left behind when finalized:" in out
+    assert "time.sleep(60)" in out
