@@ -9,8 +9,10 @@ interpreter, and Python 3.11's traceback module parses source to place its `^^^`
 What is checked, around every test (setup, call and teardown):
 - threads of this process (daemon or not) that did not exist before;
 - child processes of this process (any depth) that did not exist before, zombies included;
-- TCP ports in LISTEN state on this machine, whoever owns them (a daemonized server such as
-  `pg_ctl start`'s PostgreSQL is nobody's child any more).
+- TCP ports in LISTEN state owned by this session's processes: its children, or a daemon started
+  since the session began and what descends from it (a daemonized server such as `pg_ctl start`'s
+  PostgreSQL, or a container's shim, is nobody's child any more); programs that ran before the
+  session (a build in another shell, the Docker engine CI starts first) are not the suite's.
 What a fixture of wider scope (module, session, ...) starts in its setup belongs to it: it may live
 on until that fixture is finalized, and must be gone then; the test in whose teardown the
 fixture ends reports it. Something that ends a moment late (a thread joining, a process being
@@ -67,16 +69,31 @@ def _processes() -> dict[tuple, str]:
 def _listening() -> dict[tuple, str]:
     found = {}
     for conn in psutil.net_connections(kind="tcp"):
-        if conn.status != psutil.CONN_LISTEN:
+        if conn.status != psutil.CONN_LISTEN or not conn.pid:
             continue
-        owner = ""
-        if conn.pid:
-            try:
-                owner = f" by process {conn.pid}: {' '.join(psutil.Process(conn.pid).cmdline())[:200]}"
-            except psutil.NoSuchProcess:
-                pass
-        found[("port", conn.laddr.ip, conn.laddr.port)] = f"listening port {conn.laddr.ip}:{conn.laddr.port}{owner}"
+        try:
+            owner = psutil.Process(conn.pid)
+            if not _of_this_session(owner):
+                continue
+            what = " ".join(owner.cmdline())[:200] or owner.name()
+        except psutil.NoSuchProcess:
+            continue
+        found[("port", conn.laddr.ip, conn.laddr.port)] = (
+            f"listening port {conn.laddr.ip}:{conn.laddr.port} by process {conn.pid}: {what}")
     return found
+
+
+_ME = psutil.Process()
+
+
+def _of_this_session(process: psutil.Process) -> bool:
+    """Started by this test session: a descendant of this process, or of a daemon started since it
+    began (PostgreSQL after `pg_ctl start`, a container's shim), not a program that ran before."""
+    chain = [process, *process.parents()]
+    if any(p.pid == _ME.pid for p in chain):
+        return True
+    top = chain[-2] if len(chain) > 1 and chain[-1].pid == 1 else chain[-1]
+    return top.create_time() >= _ME.create_time()
 
 
 def snapshot() -> Snapshot:
