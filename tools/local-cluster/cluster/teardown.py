@@ -53,12 +53,6 @@ def restore_machine() -> list[str]:
         if not record.get("containerLogsExisted") and CONTAINER_LOGS.is_dir() and not any(CONTAINER_LOGS.iterdir()):
             CONTAINER_LOGS.rmdir()
         MACHINE_RECORD.unlink()
-    for leftover in (RUN_ROOT / ".lock",):
-        leftover.unlink(missing_ok=True)
-    try:
-        RUN_ROOT.rmdir()
-    except OSError:
-        pass
     return changed
 
 
