@@ -94,11 +94,12 @@ lint: venv ## ruff (Python), yamllint (stack files, workflows), hadolint (Docker
 tools: ## Build the Pulumi CLI, providers, Kubernetes control plane and kwok from Go modules (cached)
 	bash tools/engine/build.sh
 
-cluster-local: tools ## Start the local control plane (2 kwok nodes) + the Docker engine and registry
+cluster-local: tools ## Start the local cluster (control plane + a real node) and the Docker engine and registry
+	bash tools/machine/system-deps.sh images node
 	bash tools/machine/docker-engine.sh start
 	bash tools/local-cluster/cluster.sh start
 
-cluster-local-down: ## Stop the local control plane
+cluster-local-down: ## Stop the local cluster and remove everything it made
 	bash tools/local-cluster/cluster.sh stop
 
 up: venv ## Deploy STACK (default dev) and wait for every resource; KUBE_CONTEXT picks a cluster

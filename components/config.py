@@ -212,6 +212,9 @@ class IngressConfig:
     # The controller writes its address into the Ingress' status, and `pulumi up` waits for it;
     # False on a cluster with no such controller (the local control plane): no wait.
     publishes_address: bool = True
+    # Where the controller serves HTTP and HTTPS when not on 80/443 (a local cluster): into `url`.
+    http_port: Optional[int] = None
+    https_port: Optional[int] = None
     tls_certificate: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM chain
     tls_key: Optional[pulumi.Output[str]] = field(default=None, repr=False)  # PEM private key
 
@@ -221,7 +224,8 @@ class IngressConfig:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.host}"
+        scheme, port, default = ("https", self.https_port, 443) if self.tls else ("http", self.http_port, 80)
+        return f"{scheme}://{self.host}{'' if port in (None, default) else f':{port}'}"
 
 
 @dataclass(frozen=True)
@@ -446,6 +450,8 @@ class IngressSettings(_Model):
     controller_host_network: Flag = Field(False, alias="controllerHostNetwork")
     node_cidrs: Optional[CidrList] = Field(None, alias="nodeCidrs")
     publishes_address: Flag = Field(True, alias="publishesAddress")
+    http_port: Optional[Port] = Field(None, alias="httpPort")
+    https_port: Optional[Port] = Field(None, alias="httpsPort")
 
 
 class ClusterSettings(_Model):
@@ -942,6 +948,8 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
             node_cidrs=tuple(ingress_settings.node_cidrs or ()),
             cluster_issuer=ingress_settings.cluster_issuer,
             publishes_address=ingress_settings.publishes_address,
+            http_port=ingress_settings.http_port,
+            https_port=ingress_settings.https_port,
             tls_certificate=secrets.get("tlsCertificate"),
             tls_key=secrets.get("tlsKey"),
         ),

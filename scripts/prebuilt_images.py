@@ -84,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--reuse", action="store_true", help="keep the digests of an existing --out file")
-    parser.add_argument("--local-control-plane", action="store_true",
-                        help="no ingress controller publishes an address there: ingress.publishesAddress false")
+    parser.add_argument("--cluster-settings", type=json.loads, default=None, metavar="JSON",
+                        help="settings the cluster needs beside the stack file's own, merged into them "
+                             "(the local cluster's: tools/local-cluster/cluster.sh config)")
     args = parser.parse_args(argv)
 
     tracked = _stack_file(args.stack)
@@ -102,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (isinstance(images, dict) and images.get("source") == "digests"):
             images = {"source": "digests", "digests": build_digests(config)}
         config[KEY + "images"] = images
-    if args.local_control_plane:
-        config[KEY + "ingress"] = {**(config.get(KEY + "ingress") or {}), "publishesAddress": False}
+    for key, value in (args.cluster_settings or {}).items():
+        current = config.get(KEY + key)
+        config[KEY + key] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
 
     out = {k: v for k, v in tracked.items() if k != "config"}
     # A salt the CLI wrote into the copy (a stack whose tracked file has none) is kept.

@@ -61,6 +61,8 @@ fi
 [ -f "Pulumi.$STACK.yaml" ] || die "no Pulumi.$STACK.yaml: STACK is one of $(ls Pulumi.*.yaml | sed -E 's/Pulumi\.(.*)\.yaml/\1/' | tr '\n' ' ')"
 
 # --- the cluster: an explicit kubeconfig holding exactly one context ---------------------------
+# The local cluster's toolchain groups (tools/engine): control plane, node and add-ons.
+LOCAL_CLUSTER_GROUPS=(etcd kubernetes kube-router coredns metrics-server traefik pause local-path-provisioner)
 kube_dir=${MBH_STACK_STATE:-$repo/.pulumi-state/.kube}
 mkdir -p "$kube_dir"
 if [ -n "${KUBE_CONTEXT:-}" ]; then
@@ -71,7 +73,8 @@ if [ -n "${KUBE_CONTEXT:-}" ]; then
   mv "$kubeconfig.tmp" "$kubeconfig"
 else
   if [ "$action" != env ]; then
-    bash tools/engine/build.sh etcd kubernetes kwok >&2   # the control plane's binaries (cached)
+    bash tools/machine/system-deps.sh images node >&2              # Debian packages (when missing)
+    bash tools/engine/build.sh "${LOCAL_CLUSTER_GROUPS[@]}" >&2   # the cluster's binaries (cached)
     bash tools/machine/docker-engine.sh start >&2
     bash tools/local-cluster/cluster.sh start >&2
   fi
@@ -88,6 +91,10 @@ if [ -z "${KUBE_CONTEXT:-}" ] && [ -z "${MBH_BASE_IMAGES:-}" ] && [ "$action" !=
   MBH_BASE_IMAGES=$("$repo/.venv/bin/python" tools/standins/forge_bases.py --json) \
     || die "the stand-in base images could not be forged (tools/standins/forge_bases.py)"
   export MBH_BASE_IMAGES
+  # The dev stack's PostgreSQL and Redis images, which the local node pulls from the project's
+  # registry as from a mirror of Docker Hub.
+  "$repo/.venv/bin/python" tools/standins/data_services.py >&2 \
+    || die "the stand-in data-service images could not be forged (tools/standins/data_services.py)"
 fi
 
 if [ "$action" = env ]; then
@@ -120,9 +127,10 @@ case "$images_mode" in
     reuse=--reuse
     case "$action" in up|preview) reuse="" ;; esac
     say "images: prebuilt from components/build_specs.py, deployed by digest ($generated)"
-    local_plane=""
-    [ -n "${KUBE_CONTEXT:-}" ] || local_plane=--local-control-plane
-    "$repo/.venv/bin/python" scripts/prebuilt_images.py --stack "$STACK" --out "$generated" $reuse $local_plane >/dev/null
+    cluster_settings=()
+    # The local cluster's ingress class, controller address and app host (cluster.sh config).
+    [ -n "${KUBE_CONTEXT:-}" ] || cluster_settings=(--cluster-settings "$(bash tools/local-cluster/cluster.sh config "$STACK")")
+    "$repo/.venv/bin/python" scripts/prebuilt_images.py --stack "$STACK" --out "$generated" $reuse "${cluster_settings[@]}" >/dev/null
     config_args=(--config-file "$generated")
     ;;
   *) die "MBH_IMAGES=$images_mode: expected auto, pulumi or prebuilt" ;;

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e import engine
 from tests.e2e.engine import Deployed, make
-from tests.support.services import free_port
+from tests.support.services import free_port, free_port_block
 
 REPO_ROOT = engine.REPO_ROOT
 
@@ -60,7 +60,8 @@ def engine_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def cluster(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[engine.LocalCluster]:
-    with engine.LocalCluster(state=tmp_path_factory.mktemp("cluster"), port=free_port(), env=engine_env) as local:
+    with engine.LocalCluster(state=tmp_path_factory.mktemp("cluster"), port=free_port_block(4), env=engine_env,
+                             ingress_port=free_port(), ingress_tls_port=free_port()) as local:
         yield local
 
 

@@ -31,7 +31,8 @@ BUILD_SCRIPT = REPO_ROOT / "tools" / "engine" / "build.sh"
 ENV_SCRIPT = REPO_ROOT / "tools" / "engine" / "env.sh"
 PLUGINS_SCRIPT = REPO_ROOT / "tools" / "engine" / "plugins.sh"
 # Binaries each part of the suite needs, looked up on the toolchain's PATH entries.
-REQUIRED_BINARIES = ("pulumi", "pulumi-language-python", "kubectl", "kube-apiserver", "etcd", "kwokctl", "kwok")
+REQUIRED_BINARIES = ("pulumi", "pulumi-language-python", "kubectl", "kube-apiserver", "etcd", "kubelet", "kube-proxy",
+                     "kube-router", "coredns", "metrics-server", "traefik", "pause", "local-path-provisioner")
 REQUIRED_PLUGINS = ("kubernetes", "random")
 DEV_NAMESPACE = "mbhealth-dev"  # Pulumi.dev.yaml
 
@@ -144,16 +145,36 @@ class Started:
 
 @dataclass
 class LocalCluster(Started):
-    """tools/local-cluster/cluster.sh with a state folder, name and port of its own."""
+    """tools/local-cluster/cluster.sh with a state folder, API port and ingress port of its own (its
+    node in a network namespace and slot of its own), pulling from the project's registry and
+    `registries`."""
 
     state: Path
     port: int
     env: Mapping[str, str]
-    name: str = "mbhealth-e2e"
+    ingress_port: int
+    ingress_tls_port: int
+    registries: Sequence["Registry"] = ()
 
     def _script_env(self) -> dict[str, str]:
         return dict(self.env, MBH_CLUSTER_STATE=str(self.state), MBH_CLUSTER_PORT=str(self.port),
-                    MBH_CLUSTER_NAME=self.name)
+                    MBH_CLUSTER_INGRESS=f"127.0.0.1:{self.ingress_port}",
+                    MBH_CLUSTER_INGRESS_TLS=f"127.0.0.1:{self.ingress_tls_port}",
+                    MBH_CLUSTER_INGRESS_ADMIN=str(self.port + 1),
+                    MBH_CLUSTER_REGISTRIES=" ".join(f"{r.address}={r.storage}" for r in self.registries))
+
+    @property
+    def app(self) -> str:
+        """Where the ingress controller serves (Host: the app's host name)."""
+        return f"http://127.0.0.1:{self.ingress_port}"
+
+    def show(self) -> dict[str, str]:
+        """The cluster's addresses (cluster.sh show: hostIP, nodeIP, podCIDR, serviceCIDR, ...)."""
+        return json.loads(run(["bash", str(CLUSTER_SCRIPT), "show"], env=self._script_env()).stdout)
+
+    def stack_settings(self, stack: str = "dev") -> dict[str, Any]:
+        """What `make up` merges into a stack's config on this cluster (cluster.sh config STACK)."""
+        return json.loads(run(["bash", str(CLUSTER_SCRIPT), "config", stack], env=self._script_env()).stdout)
 
     def make_env(self, state: Path, stack: str = "dev") -> dict[str, str]:
         """The environment of `make up|preview|down` on a project copy: this cluster, a file
@@ -392,7 +413,29 @@ def set_stack_value(project: Path, stack: str, key: str, value: Any) -> None:
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
-FAIL_LABEL = '"mbhealth.test/fail": "true"'  # tools/local-cluster: kwok fails a pod labelled so
+# A migration that raises against the real database (expand: it declares 0002's code compatible).
+FAILING_MIGRATION = '''"""Fails on purpose (tests/e2e): a migration whose upgrade raises against the real database.
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+compatible_since = "0002"
+
+
+def upgrade() -> None:
+    op.execute("SELECT no_such_column FROM task_results")
+
+
+def downgrade() -> None:
+    pass
+'''
 
 
 @dataclass
@@ -423,13 +466,22 @@ class Deployed:
         init = self.project / "apps" / "backend" / "mbhealth" / "__init__.py"
         init.write_text(init.read_text() + f"\n# release marker: {marker}\n")
 
-    def make_job_fail(self, job: str, fail: bool) -> None:
-        """Label (or unlabel) one Job's pods so that kwok fails them: a broken migration or smoke test."""
-        path = self.project / "components" / "jobs.py"
+    def break_migration(self, broken: bool) -> None:
+        """Add (or remove) a migration whose upgrade fails against the real PostgreSQL: the backend
+        image changes, and its migrate Job fails for real."""
+        path = self.project / "apps" / "backend" / "mbhealth" / "migrations" / "versions" / "0003_fails_on_purpose.py"
+        if broken:
+            path.write_text(FAILING_MIGRATION)
+        else:
+            path.unlink(missing_ok=True)
+
+    def cut_flow(self, source: str, target: str, cut: bool) -> None:
+        """Drop (or restore) one flow of the application's NetworkPolicies (components/network_policy.py):
+        kube-router enforces what is left, so whatever needs that flow fails for real."""
+        path = self.project / "components" / "network_policy.py"
         text = path.read_text()
-        plain = "metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations="
-        failing = (f"metadata=k8s.meta.v1.ObjectMetaArgs(labels={{**labels, **({{{FAIL_LABEL}}} "
-                   f"if name == {job!r} else {{}})}}, annotations=")
-        old, new = (plain, failing) if fail else (failing, plain)
-        assert text.count(old) == 1, f"components/jobs.py no longer has the pod template line: {old}"
-        path.write_text(text.replace(old, new))
+        port = {"backend": "BACKEND_API.port", "frontend": "FRONTEND_WEB.port"}.get(target)
+        line = f'        Flow("{source}", "{target}"' + (f", {port}" if port else "") + "),\n"
+        old, new = (line, "") if cut else ("    return [\n", "    return [\n" + line)
+        assert (line in text) == cut, f"components/network_policy.py: flow {source} -> {target} present: {line in text}"
+        path.write_text(text.replace(old, new, 1))

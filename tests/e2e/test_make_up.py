@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import engine, faithful
-from tests.support.services import free_port
+from tests.support.services import free_port, free_port_block
 
 NAMESPACE = engine.DEV_NAMESPACE
 make = engine.make
@@ -30,11 +30,11 @@ def registry(tmp_path: Path) -> Iterator[engine.Registry]:
 
 
 @pytest.fixture
-def new_cluster(engine_env: dict[str, str], tmp_path: Path) -> Iterator[engine.LocalCluster]:
-    """A control plane of this test's own: nothing deployed yet (the session's cluster holds the
-    dev stack other modules share)."""
-    with engine.LocalCluster(state=tmp_path / "cluster", port=free_port(), env=engine_env,
-                             name="mbhealth-e2e-new") as own:
+def new_cluster(engine_env: dict[str, str], tmp_path: Path, registry: engine.Registry) -> Iterator[engine.LocalCluster]:
+    """A cluster of this test's own, pulling from the stack's own registry: nothing deployed yet
+    (the session's cluster holds the dev stack other modules share)."""
+    with engine.LocalCluster(state=tmp_path / "cluster", port=free_port_block(4), env=engine_env,
+                             ingress_port=free_port(), ingress_tls_port=free_port(), registries=[registry]) as own:
         yield own
 
 

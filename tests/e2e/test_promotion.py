@@ -1,13 +1,15 @@
 """Promotion under the real engine: the prod stack deploys what dev released, through a real
-StackReference, against managed-style data services on loopback.
+StackReference, against managed-style data services outside the cluster, on the real node.
 
 The session's dev stack (conftest `deployed`) has released images. The prod stack of the same
-project and state backend, as Pulumi.prod.yaml is committed, with what the local control plane
-needs changed (kwok has no metrics-server and no cert-manager: `cluster.metricsApi: false` and
-fixed replicas; the certificate from the stack's secrets): `images: {source: stack}` takes dev's
-`images` output and builds nothing. Its external PostgreSQL and Redis are real servers on
-loopback on non-default ports (the URLs are checked against the policy's egress before
-anything deploys), and the NetworkPolicies must allow exactly those ports.
+project and state backend, as Pulumi.prod.yaml is committed, with what the local cluster needs
+changed (no cert-manager: the certificate from the stack's secrets; fixed replicas, so that dev
+and prod fit on one 2-core node; the local cluster's ingress class and host come from its
+generated settings): `images: {source: stack}` takes dev's `images` output and builds nothing.
+Its external PostgreSQL and Redis are real servers on this machine, on the host's end of the
+node's link, on non-default ports (the URLs are checked against the policy's egress before
+anything deploys); the NetworkPolicies must allow exactly those ports, and the pods really use
+them (prod's migrate and smoke Jobs run against them).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from tests.e2e.engine import Deployed, make
 from tests.support.services import PostgresServer, RedisServer, ServiceUnavailable
 
 PROD_NAMESPACE = "mbhealth"  # Pulumi.prod.yaml
-LOOPBACK = "127.0.0.1/32"
 
 
 @dataclass
@@ -45,11 +46,11 @@ class Prod:
         return self.cluster.get(kind, name, namespace=PROD_NAMESPACE)
 
 
-def _certificate(where: Path) -> tuple[str, str]:
+def _certificate(where: Path, host: str) -> tuple[str, str]:
     """A self-signed certificate for the ingress host (what an operator would import)."""
     key, crt = where / "tls.key", where / "tls.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    "/CN=app.mbhealth.example", "-keyout", str(key), "-out", str(crt)],
+                    f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}", "-keyout", str(key), "-out", str(crt)],
                    check=True, capture_output=True)
     return crt.read_text(), key.read_text()
 
@@ -57,9 +58,11 @@ def _certificate(where: Path) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def prod(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prod]:
     where = tmp_path_factory.mktemp("prod")
+    node = deployed.cluster.show()
+    host = node["hostIP"]  # the host's end of the node's link: on this machine, reachable from pods
     try:
-        postgres = PostgresServer().start()
-        redis = RedisServer(password=secrets.token_hex(12)).start()
+        postgres = PostgresServer(host=host, clients=(node["podCIDR"],)).start()
+        redis = RedisServer(password=secrets.token_hex(12), host=host).start()
     except ServiceUnavailable as missing:
         pytest.fail(f"promotion needs PostgreSQL and Redis (tools/machine/system-deps.sh): {missing}", pytrace=False)
     passphrase = "e2e-prod-" + secrets.token_hex(8)
@@ -69,11 +72,9 @@ def prod(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         stack.init()  # writes the stack's encryptionsalt into the copy's Pulumi.prod.yaml
         for key, value in {
             "registry": {"server": "localhost:5000", "username": "mbhealth-ci"},  # where dev pushed
-            "ingress": {"host": "app.mbhealth.example", "className": "nginx"},
             "dataServices": {"mode": "external",
-                             "postgres": {"cidrs": [LOOPBACK], "port": postgres.port},
-                             "redis": {"cidrs": [LOOPBACK], "port": redis.port}},
-            "cluster": {"metricsApi": False},
+                             "postgres": {"cidrs": [f"{host}/32"], "port": postgres.port},
+                             "redis": {"cidrs": [f"{host}/32"], "port": redis.port}},
             "images": {"source": "stack", "stack": "organization/mbhealth/dev"},
         }.items():
             engine.set_stack_value(deployed.project, "prod", key, value)
@@ -81,7 +82,7 @@ def prod(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             engine.set_stack_value(deployed.project, "prod", f"services.{service}.autoscaling", None)
             engine.set_stack_value(deployed.project, "prod", f"services.{service}.replicas", 2)
         _drop_nulls(deployed.project / "Pulumi.prod.yaml")
-        certificate, key = _certificate(where)
+        certificate, key = _certificate(where, deployed.cluster.stack_settings("prod")["ingress"]["host"])
         canaries = {"secretKey": "canary-key-" + secrets.token_hex(24),
                     "registryPassword": "canary-token-" + secrets.token_hex(16)}
         settings = {**canaries, "databaseUrl": postgres.create_database("mbhealth"), "redisUrl": redis.url(),
@@ -134,7 +135,7 @@ def test_prods_network_policies_allow_exactly_the_data_services_ports(prod: Prod
                         blocks.add((policy["metadata"]["name"], peer["ipBlock"]["cidr"], port.get("port")))
     wanted_ports = {prod.postgres.port, prod.redis.port}
     assert {port for _, _, port in blocks} == wanted_ports, blocks
-    assert {cidr for _, cidr, _ in blocks} == {LOOPBACK}, blocks
+    assert {cidr for _, cidr, _ in blocks} == {f"{prod.postgres.host}/32"}, blocks
     backend = {port for name, _, port in blocks if name == "allow-backend"}
     assert backend == wanted_ports, "the API reaches both data services, on their ports"
 

@@ -52,9 +52,11 @@ def test_a_backend_change_migrates_first_and_leaves_the_data_services_alone(depl
 
 
 def test_a_failing_smoke_test_fails_the_update_and_keeps_the_last_good_images(deployed: Deployed) -> None:
+    """The smoke Job's flow to the frontend cut from the NetworkPolicies: kube-router drops its
+    requests, the smoke test fails for real, and so does the update."""
     good = deployed.images()
     deployed.change_backend_code("a release whose smoke test fails")
-    deployed.make_job_fail("smoke", True)
+    deployed.cut_flow("smoke", "frontend", True)
 
     failed = deployed.up(check=False)
     assert failed.returncode != 0, "a failed smoke test fails `make up`"
@@ -62,7 +64,7 @@ def test_a_failing_smoke_test_fails_the_update_and_keeps_the_last_good_images(de
     assert deployed.images() == good, "the images output must stay the last known good release"
 
     # The cause removed, the next `make up` succeeds with no manual clean-up (the failed Job is replaced).
-    deployed.make_job_fail("smoke", False)
+    deployed.cut_flow("smoke", "frontend", False)
     deployed.up()
     released = deployed.images()
     assert released["backend"] != good["backend"]
@@ -71,16 +73,18 @@ def test_a_failing_smoke_test_fails_the_update_and_keeps_the_last_good_images(de
 
 
 def test_a_failing_migration_keeps_the_previous_pods_and_recovers(deployed: Deployed) -> None:
+    """A release with a migration that raises against the real PostgreSQL: its migrate Job fails,
+    `make up` fails, and the previous pods keep running (and serving) the previous image."""
     good = deployed.images()
-    deployed.change_backend_code("a release whose migration fails")
-    deployed.make_job_fail("migrate", True)
+    deployed.break_migration(True)
 
     failed = deployed.up(check=False)
     assert failed.returncode != 0, "a failed migration fails `make up`"
     running = deployed.get("deployment", "backend")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert running == good["backend"], "the Deployments must keep the previous image when the migration fails"
 
-    deployed.make_job_fail("migrate", False)
+    deployed.break_migration(False)
+    deployed.change_backend_code("the migration fixed")
     deployed.up()
     assert deployed.images()["backend"] != good["backend"]
     running = deployed.get("deployment", "backend")["spec"]["template"]["spec"]["containers"][0]["image"]

@@ -48,6 +48,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive loopback ports nothing listens on right now (the local
+    cluster takes its API port and the next three: ingress ping, etcd, etcd peers)."""
+    for _ in range(100):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        taken = False
+        for port in range(base + 1, base + count):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((LOOPBACK, port))
+                except OSError:
+                    taken = True
+                    break
+        if not taken:
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports on {LOOPBACK}")
+
+
 def wait_for_port(port: int, host: str = LOOPBACK, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -117,7 +137,11 @@ class PostgresServer:
 
     SUPERUSER = "postgres"
 
-    def __init__(self, port: int | None = None, bin_dir: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, bin_dir: Path | None = None, host: str = LOOPBACK,
+                 clients: tuple[str, ...] = ()) -> None:
+        """host: the address it listens on besides 127.0.0.1 and its URLs name (the local cluster's
+        end of its node's link, for pods); clients: the networks besides loopback that may log in."""
+        self.host, self.clients = host, clients
         self.bin_dir = bin_dir or find_postgres_bin()
         if self.bin_dir is None:
             raise ServiceUnavailable("PostgreSQL binaries not found (Debian package postgresql)")
@@ -216,19 +240,22 @@ class PostgresServer:
         conf = self.data_dir / "postgresql.conf"
         with conf.open("a") as fh:
             fh.write(
-                "\n# tests: loopback only, no unix socket, fast and disposable\n"
-                f"listen_addresses = '{LOOPBACK}'\n"
+                "\n# tests: loopback (and the host's end of a local cluster's link), no unix socket, disposable\n"
+                f"listen_addresses = '{','.join(dict.fromkeys((LOOPBACK, self.host)))}'\n"
                 "unix_socket_directories = ''\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                 "max_connections = 100\nshared_buffers = 32MB\n"
                 "logging_collector = off\n"
             )
+        with (self.data_dir / "pg_hba.conf").open("a") as fh:
+            for network in self.clients:
+                fh.write(f"host all all {network} scram-sha-256\n")
 
     # Databases and URLs
     def url(self, database: str = "postgres", user: str | None = None, password: str | None = None) -> str:
         user = user or self.SUPERUSER
         password = self.superuser_password if password is None else password
-        return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{LOOPBACK}:{self.port}/{database}"
+        return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}/{database}"
 
     def execute(self, sql: str, database: str = "postgres") -> list[tuple]:
         """Run SQL as the superuser (autocommit) and return the rows, if any."""
@@ -275,7 +302,10 @@ class RedisServer:
     ``stop()`` then ``start()`` brings it back on the same port (fault tests).
     """
 
-    def __init__(self, port: int | None = None, password: str | None = None, binary: str | None = None) -> None:
+    def __init__(self, port: int | None = None, password: str | None = None, binary: str | None = None,
+                 host: str = LOOPBACK) -> None:
+        """host: the address it listens on besides 127.0.0.1 and its URLs name (see PostgresServer)."""
+        self.host = host
         self.binary = binary or find_redis_server()
         if self.binary is None:
             raise ServiceUnavailable("redis-server not found (Debian package redis-server)")
@@ -290,13 +320,13 @@ class RedisServer:
 
     def url(self, db: int = 0) -> str:
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
-        return f"redis://{auth}{LOOPBACK}:{self.port}/{db}"
+        return f"redis://{auth}{self.host}:{self.port}/{db}"
 
     def start(self) -> RedisServer:
         if self.running:
             return self
         args = [
-            self.binary, "--bind", LOOPBACK, "--port", str(self.port), "--dir", str(self.base_dir),
+            self.binary, "--bind", *dict.fromkeys((LOOPBACK, self.host)), "--port", str(self.port), "--dir", str(self.base_dir),
             "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
             "--logfile", str(self.log_file), "--databases", "16",
         ]  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -60,12 +62,15 @@ def test_a_stack_that_builds_deploys_the_digests_just_built(repo: Path, monkeypa
     _write_stack(repo, "dev", {"mbhealth:imageTag": "dev", "mbhealth:ingress": {"host": "h.example"}})
     out = repo / "Pulumi.dev.generated.yaml"
 
-    prebuilt_images.main(["--stack", "dev", "--out", str(out), "--local-control-plane"])
+    cluster = {"ingress": {"host": "mbhealth.localhost", "className": "traefik", "controllerHostNetwork": True,
+                           "nodeCidrs": ["10.213.0.0/30"], "httpPort": 8081}}
+    prebuilt_images.main(["--stack", "dev", "--out", str(out), "--cluster-settings", json.dumps(cluster)])
 
     written = yaml.safe_load(out.read_text())["config"]
     assert written["mbhealth:images"]["source"] == "digests"
     assert set(written["mbhealth:images"]["digests"]) == {"backend", "frontend"}
-    assert written["mbhealth:ingress"] == {"host": "h.example", "publishesAddress": False}
+    # The cluster's settings are merged over the stack file's (the local cluster's ingress).
+    assert written["mbhealth:ingress"] == cluster["ingress"]
     # --reuse keeps those digests without building (down, refresh).
     _no_builds(monkeypatch)
     prebuilt_images.main(["--stack", "dev", "--out", str(out), "--reuse"])

@@ -16,7 +16,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 CACHE=${MBH_TOOLS_CACHE:-$HOME/.cache/mbhealth/tools}
-GROUPS_ALL=(pulumi provider-kubernetes provider-random provider-docker etcd kubernetes kwok local-path-provisioner)
+GROUPS_ALL=(pulumi provider-kubernetes provider-random provider-docker etcd kubernetes kube-router coredns metrics-server traefik pause local-path-provisioner)
 
 log() { echo "tools: $*" >&2; }
 

@@ -15,8 +15,9 @@
 #   env         print `export KUBECONFIG=...` (and PATH with the built kubectl) for eval:
 #                 eval "$(tools/local-cluster/cluster.sh env)"
 #   kubeconfig  print the admin kubeconfig's path (context mbhealth-local)
-#   config      print, as JSON, the stack settings this cluster needs beside a stack file's own
-#               (its ingress class, the controller on the host network, the app's host and port)
+#   config [STACK]  print, as JSON, the settings STACK (default dev) needs on this cluster beside its
+#               stack file's own: the ingress class, the controller on the host network, the app's
+#               host (mbhealth.localhost for dev, <stack>.mbhealth.localhost for another) and ports
 #   load-images ARCHIVE...  import `docker save` archives into the node (images no registry serves)
 #
 # Binaries: those built by `tools/engine/build.sh` (found through `--print-path`). Debian packages:
@@ -27,12 +28,14 @@
 #                      logs/ (one per process), the node's configuration, volumes and images/ cache)
 #   MBH_CLUSTER_PORT   the API server's port (default 26443), on the host's end of the node's link
 #                      (10.213.<slot>.1); etcd uses the next two ports on 127.0.0.1
-#   MBH_CLUSTER_INGRESS  where the ingress controller serves (default 127.0.0.1:80)
+#   MBH_CLUSTER_INGRESS  where the ingress controller serves HTTP (default 127.0.0.1:80)
+#   MBH_CLUSTER_INGRESS_TLS  ... and HTTPS, with the Ingresses' certificates (default 127.0.0.1:443)
 #   MBH_CLUSTER_INGRESS_ADMIN  its ping port on 127.0.0.1 (default MBH_CLUSTER_PORT + 1)
 #   MBH_CLUSTER_HOST   the app's host name on this cluster (default mbhealth.localhost: names under
 #                      .localhost resolve to loopback through nss-myhostname)
-#   MBH_CLUSTER_REGISTRIES  registries on this machine the node pulls from, as 127.0.0.1:PORT=STORAGE
-#                      pairs separated by spaces (default: the project's, tools/machine/docker-engine.sh)
+#   MBH_CLUSTER_REGISTRIES  more registries on this machine the node pulls from, as
+#                      127.0.0.1:PORT=STORAGE pairs separated by spaces, besides the project's
+#                      (tools/machine/docker-engine.sh), which also serves as the node's mirror of Docker Hub
 #   MBH_CLUSTER_TIMEOUT seconds start waits for each step (default 180)
 #   MBH_CLUSTER_KEEP_FAILED  set: a failed start leaves what it made, for inspection
 # The user's ~/.kube/config and current context are never read or changed.

@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suites use, when they are missing.
-# Usage: tools/machine/system-deps.sh [services|images|all]   (default: services)
+# Usage: tools/machine/system-deps.sh [services|images|node|all]...   (default: services)
 #   services: PostgreSQL, Redis, nginx (+ envsubst) and Chromium for the app tests; jq for the
 #             workflow step tests (tests/unit/test_deploy_workflow.py runs deploy.yml's scripts)
 #   images:   a Docker engine, a registry and debootstrap for the real-image suite
+#   node:     the local cluster's node (tools/local-cluster): containerd and runc, the CNI plugins,
+#             iptables and ipset (kube-proxy, kube-router), busybox-static (the storage helper's
+#             image), nss-myhostname (*.localhost names resolve to loopback: the app's URL),
+#             gcc and libc6-dev (the pause program is built statically, tools/engine/pause)
 # Without root or apt-get it only reports what is missing; the suites that need a
 # missing binary then skip with a one-line reason (CI makes them fail instead).
 set -euo pipefail
 
-group=${1:-services}
 services=(postgresql redis-server nginx-light gettext-base chromium chromium-driver jq)
 images=(docker.io docker-registry debootstrap)
-case "$group" in
-  services) wanted=("${services[@]}") ;;
-  images) wanted=("${images[@]}") ;;
-  all) wanted=("${services[@]}" "${images[@]}") ;;
-  *) echo "usage: $0 [services|images|all]" >&2; exit 2 ;;
-esac
+node=(containerd runc containernetworking-plugins iptables ipset busybox-static libnss-myhostname openssl curl
+      gcc libc6-dev)
+wanted=()
+for group in "${@:-services}"; do
+  case "$group" in
+    services) wanted+=("${services[@]}") ;;
+    images) wanted+=("${images[@]}") ;;
+    node) wanted+=("${node[@]}") ;;
+    all) wanted+=("${services[@]}" "${images[@]}" "${node[@]}") ;;
+    *) echo "usage: $0 [services|images|node|all]..." >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for pkg in "${wanted[@]}"; do

@@ -56,6 +56,9 @@ class Settings(_EnvSettings):
     log_level: Literal[LOG_LEVELS] = Field(validation_alias="LOG_LEVEL")  # type: ignore[valid-type]
     environment: Literal[ENVIRONMENTS] = Field(validation_alias="ENVIRONMENT")  # type: ignore[valid-type]
     port: int = Field(8000, validation_alias="PORT", ge=1, le=65535)
+    # `migrate` waits this long for the database to accept connections (it may be starting, or the
+    # Job's NetworkPolicy not yet in force for its new pod) before it fails.
+    migrate_wait_seconds: float = Field(60.0, validation_alias="MIGRATE_WAIT_SECONDS", ge=0, le=600)
 
     @field_validator("database_url")
     @classmethod

@@ -8,8 +8,10 @@ newer revision that is not, :class:`~mbhealth.schema_compat.IncompatibleSchema` 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
@@ -31,8 +33,32 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
+def wait_for_database(settings: Settings) -> None:
+    """Until the database accepts a connection, or `MIGRATE_WAIT_SECONDS` have passed (then the last
+    error is raised). On a new pod the database may still be starting, or the network policy that lets
+    the Job's pod reach it may not be in force yet: the migration waits instead of failing the release."""
+    deadline = time.monotonic() + settings.migrate_wait_seconds
+    engine = sa.create_engine(settings.sqlalchemy_url, connect_args={"connect_timeout": 5})
+    try:
+        while True:
+            try:
+                with engine.connect():
+                    return
+            except sa.exc.OperationalError as error:
+                if time.monotonic() >= deadline:
+                    raise
+                # The driver's first line names host and port, never the password.
+                reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+                log.warning("the database does not accept connections yet; retrying",
+                            extra={"event": "migrate_waiting_for_database", "reason": reason})
+                time.sleep(1.0)
+    finally:
+        engine.dispose()
+
+
 def upgrade(settings: Settings, revision: str = "head") -> NewerCompatibleSchema | None:
     """Migrate up to `revision`; returns the NewerCompatibleSchema when the database was left as it is."""
+    wait_for_database(settings)
     config = alembic_config(settings)
     command.upgrade(config, revision)
     newer: NewerCompatibleSchema | None = config.attributes.get("newer_schema")
@@ -51,4 +77,5 @@ def upgrade(settings: Settings, revision: str = "head") -> NewerCompatibleSchema
 
 def downgrade(settings: Settings, revision: str) -> None:
     """Migrate down to `revision` (run with the *newer* release's image, which has the down steps)."""
+    wait_for_database(settings)
     command.downgrade(alembic_config(settings), revision)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -210,10 +211,32 @@ def test_api_start_up_does_not_migrate(pg_server, make_env, redis_url, processes
     assert pg_server.execute("SELECT to_regclass('task_results')", url.rsplit("/", 1)[1]) == [(None,)]
 
 
-def test_migrate_fails_fast_when_the_database_is_unreachable(make_env, redis_url) -> None:
+def test_migrate_fails_once_its_wait_for_an_unreachable_database_is_over(make_env, redis_url) -> None:
     dead = f"postgresql://app:dead-pa55word@127.0.0.1:{free_port()}/app"
     started = time.monotonic()
-    result = run_cli("migrate", env=make_env(dead, redis_url), timeout=30)
+    result = run_cli("migrate", env={**make_env(dead, redis_url), "MIGRATE_WAIT_SECONDS": "3"}, timeout=30)
     assert result.returncode != 0
-    assert time.monotonic() - started < 15
+    assert 3 <= time.monotonic() - started < 15
+    assert "migrate_waiting_for_database" in result.stdout + result.stderr
     assert "dead-pa55word" not in result.stdout + result.stderr
+
+
+def test_migrate_waits_for_a_database_that_comes_up_late(pg_server, make_env, redis_url) -> None:
+    """The real node showed it: a migrate Job's first connection can come before PostgreSQL (or the
+    network policy that lets the Job in) is ready. Migrate waits, then migrates."""
+    url = pg_server.create_database()
+    pg_server.stop()
+    proc = subprocess.Popen([sys.executable, "-m", "mbhealth", "migrate"], env=make_env(url, redis_url),
+                            cwd=BACKEND_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(4)
+        assert proc.poll() is None, "migrate gave up while the database was down"
+        pg_server.start()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "migrate_waiting_for_database" in out
+    assert pg_server.execute("SELECT to_regclass('task_results')", url.rsplit("/", 1)[1]) == [("task_results",)]

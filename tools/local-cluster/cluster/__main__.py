@@ -8,7 +8,7 @@
   status       exit 0 when every process runs and the API server answers
   env          `export KUBECONFIG=...` for eval
   kubeconfig   the admin kubeconfig's path
-  config       the stack settings this cluster needs beside a stack file's own, as JSON
+  config [STACK]  the settings STACK (default dev) needs on this cluster beside its stack file's, as JSON
   load-images  import `docker save` archives into the node's containerd
   show         the cluster's addresses as JSON
 
@@ -55,6 +55,7 @@ class Settings:
     state: Path
     port: int
     ingress: str
+    ingress_tls: str
     ingress_admin: int
     host: str
     registries: dict[str, Path]
@@ -66,9 +67,11 @@ class Settings:
         default_state = "/var/lib/mbhealth-cluster" if os.geteuid() == 0 else \
             str(Path(env.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "mbhealth-cluster")
         port = _number("MBH_CLUSTER_PORT", env.get("MBH_CLUSTER_PORT", "26443"), 1024, 65530)
-        ingress = env.get("MBH_CLUSTER_INGRESS", "127.0.0.1:80")
-        if not re.fullmatch(r"127\.\d+\.\d+\.\d+:\d+", ingress):
-            raise NodeError(f"MBH_CLUSTER_INGRESS={ingress}: expected a loopback address and port, like 127.0.0.1:80")
+        ingress, ingress_tls = (env.get("MBH_CLUSTER_INGRESS", "127.0.0.1:80"), env.get("MBH_CLUSTER_INGRESS_TLS", "127.0.0.1:443"))
+        for name, value, example in (("MBH_CLUSTER_INGRESS", ingress, "127.0.0.1:80"),
+                                     ("MBH_CLUSTER_INGRESS_TLS", ingress_tls, "127.0.0.1:443")):
+            if not re.fullmatch(r"127\.\d+\.\d+\.\d+:\d+", value):
+                raise NodeError(f"{name}={value}: expected a loopback address and port, like {example}")
         admin = _number("MBH_CLUSTER_INGRESS_ADMIN", env.get("MBH_CLUSTER_INGRESS_ADMIN", str(port + 1)), 1, 65535)
         host = env.get("MBH_CLUSTER_HOST", "mbhealth.localhost")
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", host):
@@ -76,13 +79,14 @@ class Settings:
         default_registry = (f"{env.get('MBH_REGISTRY_ADDR', '127.0.0.1:5000')}="
                             f"{env.get('MBH_DOCKER_STATE', '/var/lib/mbhealth-docker')}/registry")
         registries = {}
-        for pair in env.get("MBH_CLUSTER_REGISTRIES", default_registry).split():
+        for pair in [default_registry, *env.get("MBH_CLUSTER_REGISTRIES", "").split()]:
             address, _, storage = pair.partition("=")
             if not re.fullmatch(r"(127\.0\.0\.1|localhost):\d+", address) or not storage.startswith("/"):
                 raise NodeError(f"MBH_CLUSTER_REGISTRIES: '{pair}': expected 127.0.0.1:PORT=/its/storage/folder")
             registries[address] = Path(storage)
         timeout = _number("MBH_CLUSTER_TIMEOUT", env.get("MBH_CLUSTER_TIMEOUT", "180"), 10, 3600)
-        return Settings(Path(env.get("MBH_CLUSTER_STATE", default_state)), port, ingress, admin, host, registries, timeout)
+        return Settings(Path(env.get("MBH_CLUSTER_STATE", default_state)), port, ingress, ingress_tls, admin, host,
+                        registries, timeout)
 
 
 def _number(name: str, value: str, low: int, high: int) -> int:
@@ -142,13 +146,15 @@ def cmd_start(settings: Settings) -> None:
         print(f"cluster: already running ({layout.server}, context {CONTEXT}, KUBECONFIG={layout.admin_kubeconfig}; "
               f"app {app_url(settings)})")
         return
-    for address, what in ((settings.ingress, "the ingress"), (f"127.0.0.1:{settings.ingress_admin}", "Traefik's ping"),
-                          (f"127.0.0.1:{settings.port + 2}", "etcd"), (f"127.0.0.1:{settings.port + 3}", "etcd's peer port")):
-        if not (layout and daemons.pid_of(layout, "traefik" if "Traefik" in what or what == "the ingress" else "etcd")) \
-                and not port_free(address):
-            raise NodeError(f"{address} ({what}) is in use by another program: stop it, or set "
-                            + ("MBH_CLUSTER_INGRESS" if what == "the ingress" else
-                               "MBH_CLUSTER_INGRESS_ADMIN" if "ping" in what else "MBH_CLUSTER_PORT"))
+    if layout is None or all(not daemons.pid_of(layout, name) for name in ("etcd", "traefik")):
+        for address, what, setting in (
+                (settings.ingress, "the ingress (HTTP)", "MBH_CLUSTER_INGRESS"),
+                (settings.ingress_tls, "the ingress (HTTPS)", "MBH_CLUSTER_INGRESS_TLS"),
+                (f"127.0.0.1:{settings.ingress_admin}", "the ingress controller's ping", "MBH_CLUSTER_INGRESS_ADMIN"),
+                (f"127.0.0.1:{settings.port + 2}", "etcd", "MBH_CLUSTER_PORT"),
+                (f"127.0.0.1:{settings.port + 3}", "etcd's peer port", "MBH_CLUSTER_PORT")):
+            if not port_free(address):
+                raise NodeError(f"{address} ({what}) is in use by another program: stop it, or set {setting}")
     try:
         with daemons.machine_lock():
             layout = claim(settings.state, settings.port)
@@ -167,7 +173,8 @@ def cmd_start(settings: Settings) -> None:
                          lambda: kubectl(layout, "-n", "default", "get", "serviceaccount", "default",
                                          check=False).returncode == 0, settings.timeout,
                          layout.logs / "kube-controller-manager.log", interval=0.3)
-        node.start(layout, settings.registries, settings.ingress, settings.ingress_admin, settings.timeout)
+        node.start(layout, settings.registries, (settings.ingress, settings.ingress_tls), settings.ingress_admin,
+                   settings.timeout)
     except NodeError as error:
         print(error.code, file=sys.stderr)
         print(f"cluster: logs in {settings.state / 'logs'}; " + ("kept for inspection (MBH_CLUSTER_KEEP_FAILED)"
@@ -182,9 +189,15 @@ def cmd_start(settings: Settings) -> None:
     print(f"cluster: eval \"$(tools/local-cluster/cluster.sh env)\"   # or: export KUBECONFIG={layout.admin_kubeconfig}")
 
 
-def app_url(settings: Settings) -> str:
+def app_host(settings: Settings, stack: str = "dev") -> str:
+    """The app's host on this cluster: MBH_CLUSTER_HOST for dev, `<stack>.` before it for another
+    stack (two stacks never share a host on the one ingress controller)."""
+    return settings.host if stack == "dev" else f"{stack}.{settings.host}"
+
+
+def app_url(settings: Settings, stack: str = "dev") -> str:
     port = settings.ingress.rsplit(":", 1)[1]
-    return f"http://{settings.host}{'' if port == '80' else ':' + port}/"
+    return f"http://{app_host(settings, stack)}{'' if port == '80' else ':' + port}/"
 
 
 def cmd_stop(settings: Settings, quiet: bool = False) -> None:
@@ -225,15 +238,16 @@ def cmd_status(settings: Settings) -> None:
     raise SystemExit(0 if ready and not down else 1)
 
 
-def cmd_config(settings: Settings) -> None:
+def cmd_config(settings: Settings, stack: str) -> None:
     layout = existing(settings.state, settings.port)
     if layout is None:
         raise NodeError("the cluster is not started: run tools/local-cluster/cluster.sh start")
-    ingress = {"host": settings.host, "className": node.INGRESS_CLASS, "controllerHostNetwork": True,
+    ingress = {"host": app_host(settings, stack), "className": node.INGRESS_CLASS, "controllerHostNetwork": True,
                "nodeCidrs": [str(layout.link)]}
-    port = int(settings.ingress.rsplit(":", 1)[1])
-    if port != 80:
-        ingress["port"] = port
+    for key, address, default in (("httpPort", settings.ingress, 80), ("httpsPort", settings.ingress_tls, 443)):
+        port = int(address.rsplit(":", 1)[1])
+        if port != default:
+            ingress[key] = port
     print(json.dumps({"ingress": ingress}))
 
 
@@ -254,7 +268,7 @@ def main(argv: list[str]) -> None:
     elif command == "kubeconfig":
         print(settings.state / "kubeconfig")
     elif command == "config":
-        cmd_config(settings)
+        cmd_config(settings, argv[1] if len(argv) > 1 else "dev")
     elif command == "load-images":
         layout = existing(settings.state, settings.port)
         if layout is None:

@@ -133,15 +133,17 @@ def registry_view_answers(layout: Layout, port: str) -> bool:
     return proc.returncode == 0
 
 
-def traefik(layout: Layout, kubeconfig: Path, address: str, admin_port: int) -> None:
-    host, port = address.rsplit(":", 1)
+def traefik(layout: Layout, kubeconfig: Path, ingress: tuple[str, str], admin_port: int) -> None:
+    """HTTP on ingress[0], HTTPS on ingress[1] (with the certificates of the Ingresses' TLS Secrets)."""
+    http, https = ingress
     daemons.start(layout, "traefik", [
         "traefik",
-        f"--entryPoints.web.address={host}:{port}",
+        f"--entryPoints.web.address={http}",
+        f"--entryPoints.websecure.address={https}",
         f"--entryPoints.traefik.address=127.0.0.1:{admin_port}",
         "--ping=true", "--ping.entryPoint=traefik",
         "--providers.kubernetesingress=true",
-        f"--providers.kubernetesingress.ingressendpoint.ip={host}",
+        f"--providers.kubernetesingress.ingressendpoint.ip={http.rsplit(':', 1)[0]}",
         "--providers.kubernetesingress.allowemptyservices=true",
         "--global.checknewversion=false", "--global.sendanonymoususage=false",
         "--log.level=INFO", "--accesslog=true",

@@ -72,7 +72,7 @@ def node_ready(layout: Layout) -> bool:
     return out.stdout.strip() == "True"
 
 
-def start(layout: Layout, registries: dict[str, Path], ingress: str, ingress_admin: int, timeout: int) -> None:
+def start(layout: Layout, registries: dict[str, Path], ingress: tuple[str, str], ingress_admin: int, timeout: int) -> None:
     started = time.monotonic()
     runtime.start_containerd(layout, list(registries))
     node_images(layout)

@@ -46,6 +46,14 @@ def containerd_config(layout: Layout, registries: list[str], runc: str) -> Path:
             (certs / host).mkdir(parents=True, exist_ok=True)
             (certs / host / "hosts.toml").write_text(
                 f'server = "http://{host}"\n\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n')
+    if registries:
+        # Docker Hub's images (the dev stack's data services) come from the first registry, as from a
+        # mirror: the project's holds stand-ins for them (tools/standins/data_services.py).
+        port = registries[0].rsplit(":", 1)[1]
+        (certs / "docker.io").mkdir(parents=True, exist_ok=True)
+        (certs / "docker.io" / "hosts.toml").write_text(
+            f'server = "https://registry-1.docker.io"\n\n[host."http://127.0.0.1:{port}"]\n'
+            '  capabilities = ["pull", "resolve"]\n')
     config = root / "config.toml"
     config.write_text(f"""\
 # The mbhealth local node's containerd (tools/local-cluster/node/runtime.py); nothing here is shared.
