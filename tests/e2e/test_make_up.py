@@ -1,8 +1,10 @@
 """`make up`, `make preview` and `make down` on a fresh copy of the checkout, as the README says.
 
 The same path a developer takes: scripts/stack.sh picks the built toolchain, creates the state
-folder and the stack, targets the local control plane's own kubeconfig, builds and pushes the
-images on the private Docker engine, and waits for every resource.
+folder and the stack, targets the local cluster's own kubeconfig, builds and pushes the images on
+the private Docker engine, and waits for every resource; the pods run on the cluster's real node.
+Then what a person would do: open the stack's `url` (through the ingress controller), see the
+API ready in Chromium, start a task in the page and see the worker's result.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import engine, faithful
+from tests.e2e import browser, engine, faithful
 from tests.support.services import free_port, free_port_block
 
 NAMESPACE = engine.DEV_NAMESPACE
@@ -86,6 +88,32 @@ def test_make_up_then_noop_preview_then_down(project: Path, new_cluster: engine.
     assert running == {"backend": images["backend"], "worker": images["backend"], "frontend": images["frontend"]}
     postgres = cluster.get("statefulsets", "postgres", namespace=NAMESPACE)
     assert postgres["status"].get("readyReplicas") == 1
+
+    # Real pods: every long-running one Running and Ready on the node, the Jobs' pods exited 0.
+    pods = cluster.get("pods", namespace=NAMESPACE)["items"]
+    for pod in pods:
+        name, phase = pod["metadata"]["name"], pod["status"]["phase"]
+        if pod["metadata"]["labels"].get("app.kubernetes.io/name") in ("migrate", "smoke"):
+            assert phase == "Succeeded", (name, pod["status"])
+        else:
+            ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}.get("Ready")
+            assert (phase, ready) == ("Running", "True"), (name, pod["status"])
+        assert pod["spec"]["nodeName"] == "mbhealth-node"
+    # The migrate Job ran the real migrations against the in-cluster PostgreSQL.
+    tables = cluster.kubectl("exec", "-n", NAMESPACE, "postgres-0", "--", "psql", "-U", "mbhealth", "-d", "mbhealth",
+                             "-tAc", "SELECT version_num FROM alembic_version").stdout.split()
+    assert tables == ["0002"], tables
+
+    # The stack's url answers here, through the ingress controller: the API ready, the SPA in Chromium,
+    # a task started in the page and run by the worker.
+    url = stack.outputs()["url"]
+    assert url == f"http://mbhealth.localhost:{cluster.ingress_port}", url
+    ready = json.loads(engine.run(["curl", "-sf", "--max-time", "10", f"{url}/api/v1/health/ready"], env=env).stdout)
+    assert ready["status"] == "ready", ready
+    visit = browser.start_a_task(url + "/", 12, tmp_path / "app.png")
+    assert (visit.title, visit.readiness, visit.task_state) == ("MBHealth", "API ready", "SUCCESS"), visit
+    assert json.loads(visit.result) == {"n": 12, "sum": 78, "sum_of_squares": 650, "fibonacci": "144",
+                                        "prime_count": 5, "is_prime": False}, visit.result
 
     # Offline synth is faithful: what it writes for the config just deployed is what the API server holds.
     deployed_config = project / ".pulumi-state" / "config" / "Pulumi.dev.yaml"

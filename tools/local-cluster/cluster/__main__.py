@@ -167,6 +167,7 @@ def cmd_start(settings: Settings) -> None:
         node.certificates(layout)
         control_plane.start(layout)
         control_plane.admin_kubeconfig(layout, CONTEXT)
+        node.start_runtime(layout, settings.registries)
         daemons.wait_for(f"the API server did not answer on {layout.server}", lambda: api_ready(layout),
                          settings.timeout, layout.logs / "kube-apiserver.log", interval=0.3)
         daemons.wait_for("no default ServiceAccount (kube-controller-manager)",
@@ -174,7 +175,7 @@ def cmd_start(settings: Settings) -> None:
                                          check=False).returncode == 0, settings.timeout,
                          layout.logs / "kube-controller-manager.log", interval=0.3)
         node.start(layout, settings.registries, (settings.ingress, settings.ingress_tls), settings.ingress_admin,
-                   settings.timeout)
+                   settings.timeout, started)
     except NodeError as error:
         print(error.code, file=sys.stderr)
         print(f"cluster: logs in {settings.state / 'logs'}; " + ("kept for inspection (MBH_CLUSTER_KEEP_FAILED)"

@@ -67,12 +67,6 @@ def kubelet(layout: Layout, kubeconfig: Path, ca: Path, serving: tuple[Path, Pat
     ])
 
 
-def kubelet_healthy(layout: Layout) -> bool:
-    proc = daemons.run(["curl", "-sf", "--max-time", "2", "http://127.0.0.1:10248/healthz"], netns=layout.netns,
-                       check=False, timeout=10)
-    return proc.returncode == 0
-
-
 def kube_proxy(layout: Layout, kubeconfig: Path) -> None:
     config = _write(layout.dir("kube-proxy") / "kube-proxy.json", {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",

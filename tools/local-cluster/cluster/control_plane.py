@@ -38,8 +38,8 @@ def certificates(layout: Layout) -> None:
     pki.sign(p, p, "controller-manager", "system:kube-controller-manager")
     pki.sign(p, p, "scheduler", "system:kube-scheduler")
     if not (p / "sa.key").is_file():
-        daemons.run(["openssl", "genrsa", "-out", str(p / "sa.key"), "2048"])
-        daemons.run(["openssl", "rsa", "-in", str(p / "sa.key"), "-pubout", "-out", str(p / "sa.pub")])
+        daemons.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(p / "sa.key")])
+        daemons.run(["openssl", "ec", "-in", str(p / "sa.key"), "-pubout", "-out", str(p / "sa.pub")])
         (p / "sa.key").chmod(0o600)
 
 

@@ -17,7 +17,7 @@ from components import INGRESS_CLASS
 from daemons import say
 from layout import NODE_NAME, Layout
 
-__all__ = ["INGRESS_CLASS", "DAEMONS", "certificates", "start", "daemon_names", "load_images"]
+__all__ = ["INGRESS_CLASS", "DAEMONS", "certificates", "start_runtime", "start", "daemon_names", "load_images"]
 
 # Stopped in this order: nothing may restart a container once the kubelet is gone.
 DAEMONS = ["traefik", "kubelet", "kube-router", "kube-proxy"]
@@ -45,19 +45,15 @@ def daemon_names(layout: Layout) -> list[str]:
     return [*DAEMONS, *views]
 
 
-def node_images(layout: Layout) -> None:
-    have = runtime.images(layout)
+def _binary(name: str) -> Path:
+    return Path(shutil.which(name) or name)
 
-    def binary(name: str) -> Path:
-        return Path(shutil.which(name) or name)
 
-    runtime.ensure_static_image(layout, runtime.pause_image(), binary("pause"), ["/pause"], user="65535:65535", have=have)
-    runtime.ensure_static_image(layout, addons.COREDNS_IMAGE, binary("coredns"), ["/coredns"], have=have)
-    runtime.ensure_static_image(layout, addons.METRICS_SERVER_IMAGE, binary("metrics-server"), ["/metrics-server"],
-                                have=have)
-    runtime.ensure_static_image(layout, addons.LOCAL_PATH_IMAGE, binary("local-path-provisioner"),
-                                ["/local-path-provisioner"], have=have)
-    busybox = binary("busybox")
+def addon_images(layout: Layout, have: set[str]) -> None:
+    for ref, binary in ((addons.COREDNS_IMAGE, "coredns"), (addons.METRICS_SERVER_IMAGE, "metrics-server"),
+                        (addons.LOCAL_PATH_IMAGE, "local-path-provisioner")):
+        runtime.ensure_static_image(layout, ref, _binary(binary), [f"/{binary}"], have=have)
+    busybox = _binary("busybox")
     runtime.ensure_static_image(layout, addons.HELPER_IMAGE, busybox, ["/bin/sh"], user="0:0",
                                 extra={"/bin/busybox": busybox}, have=have)
 
@@ -72,23 +68,29 @@ def node_ready(layout: Layout) -> bool:
     return out.stdout.strip() == "True"
 
 
-def start(layout: Layout, registries: dict[str, Path], ingress: tuple[str, str], ingress_admin: int, timeout: int) -> None:
-    started = time.monotonic()
+def start_runtime(layout: Layout, registries: dict[str, Path]) -> None:
+    """What needs no API server yet: containerd with the node's images, the registry views, and the
+    kubelet, kube-proxy and kube-router (which wait for the API server themselves)."""
     runtime.start_containerd(layout, list(registries))
-    node_images(layout)
-    for address, storage in registries.items():
-        components.registry_view(layout, address, storage)
+    have = runtime.images(layout)
+    runtime.ensure_static_image(layout, runtime.pause_image(), _binary("pause"), ["/pause"], user="65535:65535", have=have)
     configs = kubeconfigs(layout)
     components.kubelet(layout, configs["kubelet-client"], layout.pki / "ca.crt",
                        (layout.pki / "kubelet-serving.crt", layout.pki / "kubelet-serving.key"))
     components.kube_proxy(layout, configs["kube-proxy"])
     components.kube_router(layout, configs["kube-router"])
+    for address, storage in registries.items():
+        components.registry_view(layout, address, storage)
+    addon_images(layout, have)  # while the kubelet registers the node
+
+
+def start(layout: Layout, registries: dict[str, Path], ingress: tuple[str, str], ingress_admin: int, timeout: int,
+          started: float) -> None:
+    """Once the API server answers: the add-ons and the ingress controller, then every wait."""
     kubectl(layout, "apply", "--server-side", "--force-conflicts", "--field-manager=mbhealth-local-cluster",
             "-f", str(addons.write(layout)))
-    components.traefik(layout, configs["ingress-controller"], ingress, ingress_admin)
+    components.traefik(layout, kubeconfigs(layout)["ingress-controller"], ingress, ingress_admin)
     logs = layout.logs
-    daemons.wait_for("the kubelet did not answer /healthz", lambda: components.kubelet_healthy(layout), timeout,
-                     logs / "kubelet.log")
     daemons.wait_for(f"node {NODE_NAME} did not become Ready", lambda: node_ready(layout), timeout, logs / "kubelet.log")
     for address in registries:
         port = address.rsplit(":", 1)[1]
@@ -100,10 +102,11 @@ def start(layout: Layout, registries: dict[str, Path], ingress: tuple[str, str],
                      logs / "kube-router.log")
     daemons.wait_for("Traefik did not answer /ping", lambda: components.traefik_healthy(ingress_admin), timeout,
                      logs / "traefik.log")
-    for namespace, deployment in (("kube-system", "coredns"), ("kube-system", "metrics-server"),
-                                  ("local-path-storage", "local-path-provisioner")):
+    # metrics-server is not waited for: it turns Ready after its first scrape (about 15 s later) and
+    # nothing of a first `make up` needs it (`status` shows it).
+    for namespace, deployment in (("kube-system", "coredns"), ("local-path-storage", "local-path-provisioner")):
         kubectl(layout, "-n", namespace, "rollout", "status", f"deployment/{deployment}", f"--timeout={timeout}s")
-    say(f"node {NODE_NAME} Ready with its add-ons in {time.monotonic() - started:.1f}s "
+    say(f"node {NODE_NAME} Ready with its add-ons {time.monotonic() - started:.1f}s after the start "
         f"(node IP {layout.node_ip}, pods {layout.pod_cidr}, services {layout.service_cidr})")
 
 
