@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -474,6 +475,15 @@ class Deployed:
             path.write_text(FAILING_MIGRATION)
         else:
             path.unlink(missing_ok=True)
+
+    def smoke_timeout(self, seconds: int) -> None:
+        """The smoke test's deadline in this project copy (components/smoke_test.py): a release meant to
+        fail its smoke test fails in `seconds`, not the product's three minutes."""
+        path = self.project / "components" / "smoke_test.py"
+        text, count = re.subn(r"^SMOKE_TIMEOUT_SECONDS = \d+$", f"SMOKE_TIMEOUT_SECONDS = {seconds}", path.read_text(),
+                              flags=re.MULTILINE)
+        assert count == 1, "components/smoke_test.py no longer sets SMOKE_TIMEOUT_SECONDS"
+        path.write_text(text)
 
     def cut_flow(self, source: str, target: str, cut: bool) -> None:
         """Drop (or restore) one flow of the application's NetworkPolicies (components/network_policy.py):

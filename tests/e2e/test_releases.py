@@ -57,6 +57,7 @@ def test_a_failing_smoke_test_fails_the_update_and_keeps_the_last_good_images(de
     good = deployed.images()
     deployed.change_backend_code("a release whose smoke test fails")
     deployed.cut_flow("smoke", "frontend", True)
+    deployed.smoke_timeout(30)
 
     failed = deployed.up(check=False)
     assert failed.returncode != 0, "a failed smoke test fails `make up`"
@@ -65,6 +66,7 @@ def test_a_failing_smoke_test_fails_the_update_and_keeps_the_last_good_images(de
 
     # The cause removed, the next `make up` succeeds with no manual clean-up (the failed Job is replaced).
     deployed.cut_flow("smoke", "frontend", False)
+    deployed.smoke_timeout(180)
     deployed.up()
     released = deployed.images()
     assert released["backend"] != good["backend"]
