@@ -248,7 +248,9 @@ class PostgresServer:
                 "logging_collector = off\n"
             )
         with (self.data_dir / "pg_hba.conf").open("a") as fh:
-            for network in self.clients:
+            # the host itself reaches `host` from `host` (execute(), create_database() use url())
+            own = (f"{self.host}/32",) if self.host != LOOPBACK else ()
+            for network in dict.fromkeys((*own, *self.clients)):
                 fh.write(f"host all all {network} scram-sha-256\n")
 
     # Databases and URLs
