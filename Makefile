@@ -89,9 +89,10 @@ lint: venv ## ruff (Python), yamllint (stack files, workflows), hadolint (Docker
 	$(VENV)/bin/hadolint $$(git ls-files '*Dockerfile*')
 
 # The real engine (tools/engine: built from Go modules, cached in ~/.cache/mbhealth/tools) and a
-# local control plane (tools/local-cluster: etcd, kube-apiserver, controller-manager, scheduler,
-# kwok). scripts/stack.sh sets the state backend, passphrase, kubeconfig and Docker engine.
-tools: ## Build the Pulumi CLI, providers, Kubernetes control plane and kwok from Go modules (cached)
+# local cluster with a real node (tools/local-cluster: the control plane, containerd, kubelet,
+# kube-proxy, kube-router, CoreDNS, metrics-server, Traefik). scripts/stack.sh sets the state
+# backend, passphrase, kubeconfig and Docker engine.
+tools: ## Build the Pulumi CLI, providers, Kubernetes and the node's add-ons from Go modules (cached)
 	bash tools/engine/build.sh
 
 cluster-local: tools ## Start the local cluster (control plane + a real node) and the Docker engine and registry
@@ -136,7 +137,7 @@ preview-policy: venv policy-venv ## pulumi preview --diff of STACK with the poli
 bench-images: venv ## Benchmark image builds, sizes, start/stop times (Docker engine + registry) -> bench/images.md
 	$(PY) -m bench.images
 
-bench-e2e: venv ## The real engine on the local control plane: preview, up, no-op, one-image update, destroy vs kubectl apply -> bench/e2e.md
+bench-e2e: venv ## The real engine on a fresh local cluster (real node): cluster start/stop, memory, preview, up, no-op, one-image update, destroy vs kubectl apply -> bench/e2e.md
 	$(PY) -m bench.e2e $(if $(COLD_CACHE),--cold-cache $(COLD_CACHE))
 
 bench-reliability: venv ## A release rolling under load, workers stopped with tasks in flight (Docker engine + registry) -> bench/reliability.md

@@ -1,8 +1,8 @@
 """The real Pulumi engine and a real Kubernetes API server, driven the way a user drives them.
 
 * `toolchain_problem()`: why the built toolchain (tools/engine) cannot be used, or None.
-* `LocalCluster`: a control plane of its own (tools/local-cluster/cluster.sh: etcd,
-  kube-apiserver, controller-manager, scheduler, kwok nodes) on loopback, for one test session.
+* `LocalCluster`: a cluster of its own with a real node (tools/local-cluster/cluster.sh: the
+  control plane, containerd, kubelet, kube-proxy, CoreDNS, Traefik…), for one test session.
 * `Project`: a copy of this checkout (tracked and untracked-but-not-ignored files, the
   working tree as it is) that a test may change — code, stack files — without touching the repo.
 * `Stack`: one stack of a Project with its own file state backend and passphrase; runs the

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the shell exports that put the built toolchain to use:  eval "$(tools/engine/env.sh)"
 #
-#   PATH         the pulumi CLI (+ our Python language host beside it), kubectl, kube-*, etcd, kwok
+#   PATH         the pulumi CLI (+ our Python language host beside it), kubectl, kube-*, etcd, the node binaries
 #                (provider plugins are NOT put on PATH: the engine would warn on every run; they are
 #                installed into PULUMI_HOME by tools/engine/plugins.sh)
 #   PULUMI_HOME  a Pulumi home of the toolchain's own (plugins), never ~/.pulumi
