@@ -69,6 +69,8 @@ DEFAULT_PORTS = {"postgres": 5432, "redis": 6379}
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+# A DNS-1123 subdomain as the API server checks an object name (a StorageClass): at most 253.
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # imageTag is the images' Docker tag and the app.kubernetes.io/version label value (at most 63,
 # (([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?): exactly what is both.
@@ -249,6 +251,8 @@ class InClusterDataConfig:
     postgres_image: str
     redis_image: str
     postgres_storage: str
+    # The PVC's StorageClass (volumeClaimTemplates' storageClassName); None: the cluster's default class.
+    postgres_storage_class: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -410,6 +414,8 @@ def _quantity(value: Any) -> Any:
 DnsLabel = _text("a DNS label: lower-case letters, digits and '-', at most 63", _matches(_DNS_LABEL))
 DnsName = _text("a lower-case DNS name like app.example.com", _matches(_DNS_NAME))
 SecretName = _text("a Kubernetes Secret name: a lower-case DNS name like mbhealth-tls", _matches(_DNS_NAME))
+StorageClassName = _text("a StorageClass name: a DNS-1123 subdomain (lower-case letters, digits, '-', '.', at most "
+                         "253) like standard or gp3-encrypted", _matches(_DNS_SUBDOMAIN))
 IngressClass = _text("an IngressClass name: a lower-case DNS name like nginx", _matches(_DNS_NAME))
 ImageTag = _text("a Docker tag that is also a label value (app.kubernetes.io/version): 1-63 of letters, digits, "
                  "'_', '.', '-', starting and ending with a letter or digit, e.g. 1.4.2 or a git SHA (never latest)",
@@ -479,6 +485,7 @@ class DataServicesSettings(_Model):
     mode: _one_of(DATA_SERVICE_MODES)  # type: ignore[valid-type]
     # in-cluster
     postgres_storage: Optional[Quantity] = Field(None, alias="postgresStorage")
+    postgres_storage_class: Optional[StorageClassName] = Field(None, alias="postgresStorageClass")
     postgres_image: Optional[VersionedImage] = Field(None, alias="postgresImage")
     redis_image: Optional[VersionedImage] = Field(None, alias="redisImage")
     # external: where each managed service listens (the NetworkPolicies' egress)
@@ -1095,9 +1102,10 @@ def _read_data(problems: _Problems, settings: Optional[DataServicesSettings], ra
             postgres_image=settings.postgres_image or "postgres:15.10-alpine",
             redis_image=settings.redis_image or "redis:7.4.1-alpine",
             postgres_storage=settings.postgres_storage or "1Gi",
+            postgres_storage_class=settings.postgres_storage_class,
         )
-    for name, alias in (("postgres_storage", "postgresStorage"), ("postgres_image", "postgresImage"),
-                        ("redis_image", "redisImage")):
+    for name, alias in (("postgres_storage", "postgresStorage"), ("postgres_storage_class", "postgresStorageClass"),
+                        ("postgres_image", "postgresImage"), ("redis_image", "redisImage")):
         if name in given:
             problems.add(f"dataServices.{alias}", "has no effect with mode external (no PostgreSQL or Redis runs "
                          "in the namespace)", "it only with mode in-cluster; remove it")

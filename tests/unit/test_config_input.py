@@ -313,6 +313,11 @@ def test_the_program_turns_a_yaml_syntax_error_into_a_config_error_of_one_line(t
          "DNS label"),
         ("dev", ("postgresStorage: 1Gi", "postgresStorage: 1 GB"), "dataServices.postgresStorage", "Kubernetes quantity"),
         ("dev", ("postgresStorage: 1Gi", "postgresStorage: 0Gi"), "dataServices.postgresStorage", "not above zero"),
+        *[("dev", ("postgresStorage: 1Gi", f"postgresStorage: 1Gi\n    postgresStorageClass: {written}"),
+           "dataServices.postgresStorageClass", "a StorageClass name: a DNS-1123 subdomain")
+          for written in ("Fast_SSD", "fast ssd", "-fast", "fast.", "fast..ssd", '"fast\\n"', '""', "a" * 254)],
+        ("dev", ("postgresStorage: 1Gi", "postgresStorage: 1Gi\n    postgresStorageClass: 10"),
+         "dataServices.postgresStorageClass", "as text in quotes"),
         ("dev", ("namespace: mbhealth-dev", "namespace: " + "n" * 64), "namespace", "DNS label"),
     ],
 )
@@ -341,6 +346,8 @@ def test_all_problems_are_reported_at_once(tmp_path):
          "dataServices.redis", "has no effect with mode in-cluster"),
         ("prod", ("mode: external", "mode: external\n    postgresStorage: 5Gi"),
          "dataServices.postgresStorage", "has no effect with mode external"),
+        ("prod", ("mode: external", "mode: external\n    postgresStorageClass: gp3"),
+         "dataServices.postgresStorageClass", "has no effect with mode external"),
         ("dev", ("mbhealth:imageTag: dev", "mbhealth:imageTag: dev\n  mbhealth:images:\n    stack: org/mbhealth/dev"),
          "images.stack", "has no effect with source build"),
     ],
