@@ -19,7 +19,7 @@ SYNTH_PY := $(SYNTH_VENV)/bin/python
 SYNTH_STAMP := $(SYNTH_VENV)/.installed
 export STACK
 
-.PHONY: help scan-venv frontend venv synth-venv system-deps test test-unit synth diff tools cluster-local cluster-local-down up preview down cluster bench bench-images bench-reliability bench-e2e lint
+.PHONY: help scan-venv frontend venv synth-venv system-deps test test-unit synth diff tools cluster-local cluster-local-down stack-file up preview down cluster bench bench-images bench-reliability bench-e2e lint
 
 help: ## List the targets and the variables they take
 	@echo "Targets:"
@@ -103,13 +103,17 @@ cluster-local: tools ## Start the local cluster (control plane + a real node) an
 cluster-local-down: ## Stop the local cluster and remove everything it made
 	bash tools/local-cluster/cluster.sh stop
 
-up: venv ## Deploy STACK (default dev) and wait for every resource; KUBE_CONTEXT picks a cluster
+# stack-file first: a STACK with no Pulumi.<stack>.yaml fails, naming the stacks, before the venv is made.
+stack-file:
+	@bash scripts/stack.sh check
+
+up: stack-file venv ## Deploy STACK (default dev) and wait for every resource; KUBE_CONTEXT picks a cluster
 	bash scripts/stack.sh up $(PULUMI_ARGS)
 
-preview: venv ## pulumi preview --diff of STACK
+preview: stack-file venv ## pulumi preview --diff of STACK
 	bash scripts/stack.sh preview $(PULUMI_ARGS)
 
-down: venv ## Destroy STACK's resources (the stack and its state stay)
+down: stack-file venv ## Destroy STACK's resources (the stack and its state stay)
 	bash scripts/stack.sh down $(PULUMI_ARGS)
 
 cluster: ## Create a kind cluster (context kind-mbhealth) wired to a local registry on localhost:REGISTRY_PORT
@@ -131,7 +135,7 @@ policy-venv: ## The policy pack's virtualenv (policy/venv) for `--policy-pack po
 	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
 	policy/venv/bin/python -m pip install -q --disable-pip-version-check -r policy/requirements.txt
 
-preview-policy: venv policy-venv ## pulumi preview --diff of STACK with the policy pack
+preview-policy: stack-file venv policy-venv ## pulumi preview --diff of STACK with the policy pack
 	bash scripts/stack.sh preview --policy-pack policy
 
 bench-images: venv ## Benchmark image builds, sizes, start/stop times (Docker engine + registry) -> bench/images.md

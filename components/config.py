@@ -69,7 +69,13 @@ DEFAULT_PORTS = {"postgres": 5432, "redis": 6379}
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+# A DNS-1123 subdomain as the API server checks an object name (a StorageClass): at most 253.
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# imageTag is the images' Docker tag and the app.kubernetes.io/version label value (at most 63,
+# (([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?): exactly what is both.
+LABEL_VALUE_MAX = 63
+_RELEASE_TAG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _REPO_PATH = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _USERNAME = re.compile(r"^[^\s:/@]{1,255}$")
 PINNED_RE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*@sha256:[0-9a-f]{64}$")
@@ -245,6 +251,8 @@ class InClusterDataConfig:
     postgres_image: str
     redis_image: str
     postgres_storage: str
+    # The PVC's StorageClass (volumeClaimTemplates' storageClassName); None: the cluster's default class.
+    postgres_storage_class: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -338,9 +346,18 @@ def _matches(pattern: re.Pattern[str]) -> Callable[[str], Optional[str]]:
 
 
 def _tag_problem(value: str) -> Optional[str]:
+    """The release tag: a Docker tag that the API server also takes as a label value."""
     if value == "latest":
         return "'latest' is not allowed (deploys must name a release)"
-    return None if _TAG.match(value) else f"got {_shown(value)}"
+    if _RELEASE_TAG.fullmatch(value):
+        return None
+    if not value or not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+        return f"got {_shown(value)}"
+    if len(value) > LABEL_VALUE_MAX:
+        return (f"got {_shown(value)}, {len(value)} characters: the app.kubernetes.io/version label holds at most "
+                f"{LABEL_VALUE_MAX}")
+    end, char = ("starts", value[0]) if value[0] in "_.-" else ("ends", value[-1])
+    return f"got {_shown(value)}, which {end} with {char!r}: a label value {end} with a letter or digit"
 
 
 def _registry_problem(value: str) -> Optional[str]:
@@ -397,8 +414,11 @@ def _quantity(value: Any) -> Any:
 DnsLabel = _text("a DNS label: lower-case letters, digits and '-', at most 63", _matches(_DNS_LABEL))
 DnsName = _text("a lower-case DNS name like app.example.com", _matches(_DNS_NAME))
 SecretName = _text("a Kubernetes Secret name: a lower-case DNS name like mbhealth-tls", _matches(_DNS_NAME))
+StorageClassName = _text("a StorageClass name: a DNS-1123 subdomain (lower-case letters, digits, '-', '.', at most "
+                         "253) like standard or gp3-encrypted", _matches(_DNS_SUBDOMAIN))
 IngressClass = _text("an IngressClass name: a lower-case DNS name like nginx", _matches(_DNS_NAME))
-ImageTag = _text("a Docker tag: 1-128 of letters, digits, '_', '.', '-', e.g. 1.4.2 or a git SHA (never latest)",
+ImageTag = _text("a Docker tag that is also a label value (app.kubernetes.io/version): 1-63 of letters, digits, "
+                 "'_', '.', '-', starting and ending with a letter or digit, e.g. 1.4.2 or a git SHA (never latest)",
                  _tag_problem)
 RegistryServer = _text("a registry host with optional port (1-65535) and path, like localhost:5000 or ghcr.io/acme",
                        _registry_problem)
@@ -465,6 +485,7 @@ class DataServicesSettings(_Model):
     mode: _one_of(DATA_SERVICE_MODES)  # type: ignore[valid-type]
     # in-cluster
     postgres_storage: Optional[Quantity] = Field(None, alias="postgresStorage")
+    postgres_storage_class: Optional[StorageClassName] = Field(None, alias="postgresStorageClass")
     postgres_image: Optional[VersionedImage] = Field(None, alias="postgresImage")
     redis_image: Optional[VersionedImage] = Field(None, alias="redisImage")
     # external: where each managed service listens (the NetworkPolicies' egress)
@@ -1081,9 +1102,10 @@ def _read_data(problems: _Problems, settings: Optional[DataServicesSettings], ra
             postgres_image=settings.postgres_image or "postgres:15.10-alpine",
             redis_image=settings.redis_image or "redis:7.4.1-alpine",
             postgres_storage=settings.postgres_storage or "1Gi",
+            postgres_storage_class=settings.postgres_storage_class,
         )
-    for name, alias in (("postgres_storage", "postgresStorage"), ("postgres_image", "postgresImage"),
-                        ("redis_image", "redisImage")):
+    for name, alias in (("postgres_storage", "postgresStorage"), ("postgres_storage_class", "postgresStorageClass"),
+                        ("postgres_image", "postgresImage"), ("redis_image", "redisImage")):
         if name in given:
             problems.add(f"dataServices.{alias}", "has no effect with mode external (no PostgreSQL or Redis runs "
                          "in the namespace)", "it only with mode in-cluster; remove it")

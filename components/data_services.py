@@ -164,6 +164,8 @@ class InClusterDataServices(pulumi.ComponentResource):
                         metadata=k8s.meta.v1.ObjectMetaArgs(name="data", labels=pg_labels),
                         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                             access_modes=["ReadWriteOnce"],
+                            # None (unset): no field, the cluster's default StorageClass provisions it.
+                            storage_class_name=config.postgres_storage_class,
                             resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": config.postgres_storage}),
                         ),
                     )

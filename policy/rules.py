@@ -430,13 +430,37 @@ _TOKEN_SHAPES = (
 )
 
 
+def _key_words(key: str) -> list[str]:
+    return [w.upper() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", key)]
+
+
 def key_looks_secret(key: str) -> bool:
     """PASSWORD / SECRET / TOKEN / ..._KEY style names (camelCase and snake_case)."""
-    words = [w.upper() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", key)]
+    words = _key_words(key)
     joined = ["".join(words[i:i + 2]) for i in range(len(words) - 1)]
     if _SENSITIVE_WORDS & (set(words) | set(joined)):
         return True
     return bool(words) and words[-1] == "KEY" and (len(words) == 1 or words[-2] in _KEY_QUALIFIERS)
+
+
+# A git commit SHA as a release names itself (deploy.yml's imageTag is $GITHUB_SHA: the VERSION build
+# arg, the app.kubernetes.io/version label): random-looking by nature, but only a name. It is exempt
+# from the entropy test under a key that says it holds a version (VERSION, APP_VERSION, GIT_COMMIT,
+# GIT_SHA, SOURCE_REVISION, …), never by its value alone: 40 hex is also the shape of real secrets
+# (classic GitHub tokens, API keys, salts), which stay flagged under any other key.
+_VERSION_WORDS = {"VERSION", "REVISION", "COMMIT", "SHA"}
+_GIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{7,12}")
+
+
+def key_names_a_version(key: str) -> bool:
+    """VERSION / APP_VERSION / gitCommit / GIT_SHA / SOURCE_REVISION style names that are not secret-looking."""
+    words = _key_words(key)
+    return bool(words) and words[-1] in _VERSION_WORDS and not key_looks_secret(key)
+
+
+def is_git_sha(value: str) -> bool:
+    """A git commit SHA as git prints it: 40 lower-case hex digits, or a short 7-12."""
+    return _GIT_SHA.fullmatch(value) is not None
 
 
 def shannon_entropy(value: str) -> float:
@@ -444,10 +468,12 @@ def shannon_entropy(value: str) -> float:
     return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
 
 
-def value_secret_reason(value: str, entropy: bool = True) -> Optional[str]:
+def value_secret_reason(value: str, entropy: bool = True, key: Optional[str] = None) -> Optional[str]:
     """Why a value looks like a secret (never the value itself), or None.
 
     entropy=False skips the high-entropy test (for binary content, random by nature).
+    key: the name the value is held under (a build arg, an env var, a ConfigMap key): a git
+    commit SHA under a version key (VERSION=<40 hex>) is a release name, not a secret.
     """
     if _URL_CREDENTIALS.search(value):
         return "a URL with embedded credentials"
@@ -456,6 +482,8 @@ def value_secret_reason(value: str, entropy: bool = True) -> Optional[str]:
     if any(shape.search(value) for shape in _TOKEN_SHAPES):
         return "a well-known token format"
     token = value.strip()
+    if key is not None and key_names_a_version(key) and is_git_sha(token):
+        return None
     if entropy and len(token) >= 20 and not re.search(r"\s", token) and "://" not in token and not token.startswith("/"):
         entropy = shannon_entropy(token)
         hexish = re.fullmatch(r"[0-9a-fA-F]+", token) is not None
@@ -487,7 +515,7 @@ def check_plaintext_secrets(obj: Mapping[str, Any], kind: str, ctx: StackContext
                 text = base64.b64decode(text, validate=True).decode("utf-8", errors="replace")
             except (binascii.Error, ValueError):
                 pass
-        reason = value_secret_reason(text, entropy=not binary)
+        reason = value_secret_reason(text, entropy=not binary, key=key)
         if reason:
             reasons.append(f"its value looks like {reason}")
         if reasons:
@@ -590,7 +618,7 @@ def check_image_build(props: Mapping[str, Any], ctx: StackContext, name: Optiona
                 _, tag, digest = split_image(str(value))
                 if digest is None and tag in (None, "latest"):
                     found.append(Violation("image-pinning", where, f"base image build arg {key} uses `latest` (explicitly or by having no tag)", fix))
-            reason = value_secret_reason(str(value))
+            reason = value_secret_reason(str(value), key=str(key))
             if key_looks_secret(str(key)) or reason:
                 found.append(Violation("no-plaintext-secrets", where,
                                        f"build arg {key!r} looks like a secret ({reason or 'by its name'})", fix))

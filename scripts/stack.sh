@@ -2,9 +2,10 @@
 # `make up|preview|down|refresh`: run the Pulumi CLI on one stack, with everything it needs set
 # explicitly — never a global `pulumi login`, never "whatever kube context is current".
 #
-# Usage: scripts/stack.sh up|preview|down|refresh|outputs|env [extra pulumi args...]
+# Usage: scripts/stack.sh up|preview|down|refresh|outputs|env|check [extra pulumi args...]
 #
-#   STACK            dev (default) or prod
+#   STACK            dev (default), prod: one of the Pulumi.<stack>.yaml files here. Another name
+#                    fails first, naming them, before any engine, toolchain or cluster is touched
 #   KUBE_CONTEXT     the kube context to deploy to (from $KUBECONFIG or ~/.kube/config); unset:
 #                    the local control plane (tools/local-cluster/cluster.sh, started when down)
 #   PULUMI_BACKEND_URL          state backend (default: file://<repo>/.pulumi-state, created)
@@ -20,17 +21,31 @@
 #                    instead of the public ones; with the local control plane it defaults to the
 #                    offline stand-ins (tools/standins/forge_bases.py), with KUBE_CONTEXT to none
 #
-# `env` prints the exports (for `eval`) so raw `pulumi …` commands run the same way.
+# `env` prints the exports (for `eval`) so raw `pulumi …` commands run the same way; `check` only
+# checks STACK (make runs it before anything else of `make up|preview|down`).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-action=${1:?usage: scripts/stack.sh up|preview|down|refresh|outputs|env [pulumi args...]}
+action=${1:?usage: scripts/stack.sh up|preview|down|refresh|outputs|env|check [pulumi args...]}
 shift
 STACK=${STACK:-dev}
 DEV_PASSPHRASE=mbhealth-dev-local
 
 say() { echo "stack: $*" >&2; }
 die() { say "$*"; exit 1; }
+
+# --- the stack: one that ships a Pulumi.<stack>.yaml here, before anything else happens --------
+if [ ! -f "Pulumi.$STACK.yaml" ]; then
+  stacks=()
+  for file in Pulumi.*.yaml; do
+    if [ -f "$file" ]; then stack=${file#Pulumi.}; stacks+=("${stack%.yaml}"); fi
+  done
+  known=$(IFS=,; echo "${stacks[*]:-}")
+  known=${known//,/, }
+  echo "stack $STACK: no Pulumi.$STACK.yaml; the stacks here are ${known:-none (no Pulumi.<stack>.yaml file)}" >&2
+  exit 1
+fi
+if [ "$action" = check ]; then exit 0; fi
 
 # --- the CLI -----------------------------------------------------------------------------------
 built_toolchain=""
@@ -58,7 +73,6 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
   [ "$STACK" = dev ] || die "stack $STACK: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) from your team's secret store"
   export PULUMI_CONFIG_PASSPHRASE=$DEV_PASSPHRASE
 fi
-[ -f "Pulumi.$STACK.yaml" ] || die "no Pulumi.$STACK.yaml: STACK is one of $(ls Pulumi.*.yaml | sed -E 's/Pulumi\.(.*)\.yaml/\1/' | tr '\n' ' ')"
 
 # --- the cluster: an explicit kubeconfig holding exactly one context ---------------------------
 # The local cluster's toolchain groups (tools/engine): control plane, node and add-ons.
@@ -143,5 +157,5 @@ case "$action" in
   down) exec pulumi destroy --stack "$STACK" "${config_args[@]}" --yes "$@" ;;
   refresh) exec pulumi refresh --stack "$STACK" "${config_args[@]}" --yes "$@" ;;
   outputs) exec pulumi stack output --stack "$STACK" --json "$@" ;;
-  *) die "unknown action $action: expected up, preview, down, refresh, outputs or env" ;;
+  *) die "unknown action $action: expected up, preview, down, refresh, outputs, env or check" ;;
 esac

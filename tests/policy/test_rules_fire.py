@@ -258,6 +258,67 @@ def test_image_build_rules_fire(mutate, rule, problem):
     assert "hunter2secret" not in violation.message
 
 
+# The deploy on main tags the release with the commit SHA (deploy.yml: imageTag "$GITHUB_SHA"); it
+# becomes the VERSION build arg. Random-looking, but a release name: under a version key it passes.
+GIT_SHA = "8c45af4e1b2d3c4f5a6b7c8d9e0f1a2b3c4d5e6f"
+
+
+@pytest.mark.parametrize("version", [GIT_SHA, GIT_SHA[:7], GIT_SHA[:12]])
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("name", ["backend", "frontend"])
+def test_a_git_sha_as_the_version_build_arg_is_not_a_secret(stack, name, version):
+    props = image_build(stack, name)
+    props["build"]["args"]["VERSION"] = version
+    assert build_violations(props, stack, name) == []
+
+
+@pytest.mark.parametrize("where", ["configmap", "env"])
+def test_a_git_sha_under_a_version_key_is_not_a_secret(where):
+    def add(key: str, value: str) -> dict[str, Any]:
+        if where == "configmap":
+            return manifest("prod", "ConfigMap", "backend-env", lambda o: o["data"].update({key: value}))
+        return manifest("prod", "Deployment", "backend",
+                        lambda o: first(o).setdefault("env", []).append({"name": key, "value": value}))
+
+    for key in ("VERSION", "APP_VERSION", "GIT_COMMIT", "gitSha", "SOURCE_REVISION"):
+        assert fired(add(key, GIT_SHA), "prod", "no-plaintext-secrets") == [], key
+    # The same 40 hex under any other key is what a classic GitHub token or an API key looks like.
+    found = fired(add("UPSTREAM_AUTH", GIT_SHA), "prod", "no-plaintext-secrets")
+    assert [v for v in found if "its value looks like a high-entropy string" in v.problem], [v.message for v in found]
+
+
+RANDOM_40 = "q8Zp3LmW7xR2vN9tKc4YhB6sJ1dF5gQeT0uWy3Ab"  # 40 random letters and digits: a token
+RANDOM_B64 = "h4Jk+9Qz/Lw2Xr8Tn1Vb6Ym3Pc0Fs5Gd7Ha2Ke+U"  # 40 characters of base64
+
+
+@pytest.mark.parametrize("key, value", [
+    ("VERSION", RANDOM_40),                              # not a git SHA, whatever the key says
+    ("VERSION", RANDOM_B64),
+    ("VERSION", "a91c0bf133129816e1fa7c02afc79e355ac5fff0a066dedab965d40794e5055d"),  # openssl rand -hex 32
+    ("VERSION", GIT_SHA.upper()),                        # git never prints a SHA in upper case
+    ("VERSION", GIT_SHA + "0"),                          # 41 hex
+    ("UPSTREAM", GIT_SHA),                               # 40 hex under a key that is no version
+    ("SESSION_SALT_VALUE", GIT_SHA),
+    ("SIGNATURE", GIT_SHA[:32] + "0123456789abcdef"[:8]),
+])
+def test_random_looking_values_stay_secrets_under_a_version_key_or_as_hex_elsewhere(key, value):
+    assert value_secret_reason(value, key=key) == value_secret_reason(value) is not None, (key, value)
+    props = image_build("dev")
+    props["build"]["args"][key] = value
+    found = [v for v in build_violations(props) if v.rule == "no-plaintext-secrets"]
+    assert [v for v in found if f"build arg {key!r} looks like a secret (a high-entropy string" in v.problem], \
+        [v.message for v in found]
+
+
+@pytest.mark.parametrize("key", ["SECRET_VERSION", "TOKEN_SHA", "PASSWORD_REVISION", "API_KEY"])
+def test_a_secret_looking_key_is_never_a_version_key(key):
+    props = image_build("dev")
+    props["build"]["args"][key] = GIT_SHA
+    found = [v for v in build_violations(props) if v.rule == "no-plaintext-secrets"]
+    assert found and all(f"build arg {key!r} looks like a secret" in v.problem for v in found)
+    assert value_secret_reason(GIT_SHA, key=key) is not None
+
+
 # ── service-exposure ─────────────────────────────────────────────────────────
 
 @pytest.mark.parametrize("service_type", ["LoadBalancer", "NodePort"])

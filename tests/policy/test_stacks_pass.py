@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policy.rules import DEV_PUBLIC_IMAGES, DOCKER_IMAGE_TYPE, RULES, evaluate, evaluate_manifest
-from scripts.synth import reveal
+from scripts.synth import reveal, synthesize
 
 
 def all_violations(result, context):
@@ -18,6 +18,18 @@ def all_violations(result, context):
 
 def test_no_mandatory_violation(result, context):
     assert len(result.manifests()) > 15
+    mandatory = [v.message for v in all_violations(result, context) if v.mandatory]
+    assert mandatory == [], "\n".join(mandatory)
+
+
+def test_a_release_tagged_with_the_commit_sha_passes(stack, context):
+    """deploy.yml deploys dev with imageTag set to $GITHUB_SHA (40 hex): the VERSION build arg and the
+    app.kubernetes.io/version label. The pack must let that release through (prod promotes it)."""
+    sha = "8c45af4e1b2d3c4f5a6b7c8d9e0f1a2b3c4d5e6f"
+    result = synthesize(stack, overrides={"imageTag": sha})
+    builds = [r for r in result.resources if r.type == DOCKER_IMAGE_TYPE]
+    if stack == "dev":
+        assert builds and all(reveal(r.inputs)["build"]["args"]["VERSION"] == sha for r in builds)
     mandatory = [v.message for v in all_violations(result, context) if v.mandatory]
     assert mandatory == [], "\n".join(mandatory)
 

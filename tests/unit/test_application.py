@@ -203,6 +203,16 @@ def test_dev_runs_postgres_and_redis_in_cluster(dev):
     assert {s.object_name for s in dev.of_kind("Service")} == {"backend", "frontend", "postgres", "redis"}
 
 
+def test_dev_postgres_claims_the_clusters_default_storage_class_unless_one_is_set(dev):
+    (claim,) = dev.get("StatefulSet", "postgres").manifest["spec"]["volumeClaimTemplates"]
+    assert "storageClassName" not in claim["spec"]  # no field: the cluster's default StorageClass
+    for name in ("gp3-encrypted", "fast.storage.example.com", "a" * 63 + "." + "b" * 189):
+        chosen = synthesize("dev", overrides={"dataServices": {"postgresStorageClass": name}})
+        (claim,) = chosen.get("StatefulSet", "postgres").manifest["spec"]["volumeClaimTemplates"]
+        assert claim["spec"]["storageClassName"] == name
+        assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"  # postgresStorage still applies
+
+
 def test_dev_postgres_liveness_waits_behind_a_startup_probe_during_initdb(dev):
     """initdb runs behind a unix-socket-only server: TCP liveness would restart it mid-init."""
     (pg,) = dev.get("StatefulSet", "postgres").manifest["spec"]["template"]["spec"]["containers"]

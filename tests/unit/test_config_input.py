@@ -105,6 +105,70 @@ def test_a_quoted_tag_is_used_exactly_as_written(tmp_path, written):
     assert backend.inputs["imageName"] == f"ghcr.io/mbhealth/mbhealth/backend:{written.strip(chr(34) + chr(39))}"
 
 
+# imageTag is both the images' Docker tag and the app.kubernetes.io/version label of every object:
+# it must be what both accept, or the API server refuses the label after the images were pushed.
+DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+IMAGE_TAG_FORM = ("expected a Docker tag that is also a label value (app.kubernetes.io/version): 1-63 of letters, "
+                  "digits, '_', '.', '-', starting and ending with a letter or digit")
+
+
+@pytest.mark.parametrize(
+    "tag, shown",
+    [
+        ("v" * 64, "64 characters: the app.kubernetes.io/version label holds at most 63"),
+        ("1" + "0" * 127, "128 characters: the app.kubernetes.io/version label holds at most 63"),  # a Docker tag
+        ("_v1.4.2", "which starts with '_': a label value starts with a letter or digit"),
+        (".v1", "which starts with '.': a label value starts with a letter or digit"),
+        ("-rc1", "which starts with '-': a label value starts with a letter or digit"),
+        ("1.4.2.", "which ends with '.': a label value ends with a letter or digit"),
+        ("1.4.2-", "which ends with '-': a label value ends with a letter or digit"),
+        ("1.4.2_", "which ends with '_': a label value ends with a letter or digit"),
+        ("v1+build.7", "got 'v1+build.7'"),
+        ("v1/2", "got 'v1/2'"),
+    ],
+)
+def test_an_image_tag_the_api_server_refuses_as_a_label_is_refused(tmp_path, tag, shown):
+    assert not (DOCKER_TAG.fullmatch(tag) and LABEL_VALUE.fullmatch(tag) and len(tag) <= 63)
+    path = stack_file(tmp_path, "prod", ("mbhealth:imageTag: 1.0.0", f'mbhealth:imageTag: "{tag}"'))
+    text = problem("prod", path, "imageTag")
+    assert text.startswith(f"mbhealth:imageTag: got {tag!r}")
+    assert shown in text and IMAGE_TAG_FORM in text and "(never latest)" in text
+
+
+@pytest.mark.parametrize("tag", ["8c45af4e1b2d3c4f5a6b7c8d9e0f1a2b3c4d5e6f", "8c45af4", "1.4.2", "v1.4.2-rc.1",
+                                 "build_42", "A", "9", "x" * 63, "1.0.0-" + "a" * 57])
+def test_an_image_tag_that_is_a_docker_tag_and_a_label_value_is_used(tmp_path, tag):
+    assert DOCKER_TAG.fullmatch(tag) and LABEL_VALUE.fullmatch(tag) and len(tag) <= 63
+    path = stack_file(tmp_path, "prod", ("mbhealth:imageTag: 1.0.0", f'mbhealth:imageTag: "{tag}"'))
+    result = synthesize("prod", stack_file=path)
+    (backend,) = [r for r in result.resources if r.type == "docker:index/image:Image" and r.name == "backend"]
+    assert backend.inputs["imageName"] == f"ghcr.io/mbhealth/mbhealth/backend:{tag}"
+    assert result.get("Deployment", "backend").manifest["metadata"]["labels"]["app.kubernetes.io/version"] == tag
+
+
+def test_image_tag_accepts_exactly_what_is_both_a_docker_tag_and_a_label_value():
+    """Every short string over the characters that matter, and the lengths around 63 and 128."""
+    import itertools
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from components.config import ImageTag
+
+    adapter = TypeAdapter(ImageTag)
+    alphabet = "a9_.-+"
+    candidates = ["".join(c) for n in range(4) for c in itertools.product(alphabet, repeat=n)]
+    candidates += ["a" * n for n in (62, 63, 64, 127, 128, 129)] + ["latest", "v1\n", "é1"]
+    for tag in candidates:
+        both = bool(DOCKER_TAG.fullmatch(tag) and LABEL_VALUE.fullmatch(tag)) and len(tag) <= 63 and tag != "latest"
+        try:
+            adapter.validate_python(tag)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert accepted == both, repr(tag)
+
+
 def test_text_inside_objects_must_be_written_as_text(tmp_path):
     path = stack_file(tmp_path, "prod", ("    username: mbhealth-ci", "    username: 0755"))
     text = problem("prod", path, "registry.username")
@@ -249,6 +313,11 @@ def test_the_program_turns_a_yaml_syntax_error_into_a_config_error_of_one_line(t
          "DNS label"),
         ("dev", ("postgresStorage: 1Gi", "postgresStorage: 1 GB"), "dataServices.postgresStorage", "Kubernetes quantity"),
         ("dev", ("postgresStorage: 1Gi", "postgresStorage: 0Gi"), "dataServices.postgresStorage", "not above zero"),
+        *[("dev", ("postgresStorage: 1Gi", f"postgresStorage: 1Gi\n    postgresStorageClass: {written}"),
+           "dataServices.postgresStorageClass", "a StorageClass name: a DNS-1123 subdomain")
+          for written in ("Fast_SSD", "fast ssd", "-fast", "fast.", "fast..ssd", '"fast\\n"', '""', "a" * 254)],
+        ("dev", ("postgresStorage: 1Gi", "postgresStorage: 1Gi\n    postgresStorageClass: 10"),
+         "dataServices.postgresStorageClass", "as text in quotes"),
         ("dev", ("namespace: mbhealth-dev", "namespace: " + "n" * 64), "namespace", "DNS label"),
     ],
 )
@@ -277,6 +346,8 @@ def test_all_problems_are_reported_at_once(tmp_path):
          "dataServices.redis", "has no effect with mode in-cluster"),
         ("prod", ("mode: external", "mode: external\n    postgresStorage: 5Gi"),
          "dataServices.postgresStorage", "has no effect with mode external"),
+        ("prod", ("mode: external", "mode: external\n    postgresStorageClass: gp3"),
+         "dataServices.postgresStorageClass", "has no effect with mode external"),
         ("dev", ("mbhealth:imageTag: dev", "mbhealth:imageTag: dev\n  mbhealth:images:\n    stack: org/mbhealth/dev"),
          "images.stack", "has no effect with source build"),
     ],

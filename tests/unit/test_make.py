@@ -1,12 +1,16 @@
 """The Makefile: every target it names exists, `make help` shows the variables, `make lint`
-runs the pinned linters, and synth/diff need only the program's runtime (requirements.txt)."""
+runs the pinned linters, synth/diff need only the program's runtime (requirements.txt), and
+`make up|preview|down` with a STACK that has no stack file names the stacks there are."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +128,95 @@ def test_synth_imports_nothing_beyond_requirements_txt(tmp_path):
         if owners and not owners & allowed_distributions:
             outside.append((module, sorted(owners)))
     assert outside == []
+
+
+# --- A STACK with no stack file fails first, naming the stacks (scripts/stack.sh) -------------
+
+# Everything scripts/stack.sh may start: each stand-in only records that it ran.
+STACK_SH_COMMANDS = ("tools/engine/build.sh", "tools/engine/env.sh", "tools/engine/plugins.sh",
+                     "tools/machine/system-deps.sh", "tools/machine/docker-engine.sh", "tools/local-cluster/cluster.sh",
+                     "tools/standins/forge_bases.py", "tools/standins/data_services.py", "scripts/prebuilt_images.py")
+STACK_SH_TOOLS = ("pulumi", "kubectl", "docker")
+
+
+def _recorder(path: Path, log: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\necho "{path.name} $*" >>"{log}"\n')
+    path.chmod(0o755)
+
+
+def stack_sh_checkout(tmp_path: Path, stacks: tuple[str, ...]) -> tuple[Path, Path, dict[str, str]]:
+    """A copy of scripts/stack.sh in a checkout of stand-ins: stack files for `stacks`, and every
+    tool and command it can start recording its call (so nothing real runs, fix or no fix)."""
+    repo, log = tmp_path / "repo", tmp_path / "calls.log"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "scripts" / "stack.sh", repo / "scripts" / "stack.sh")
+    (repo / "Pulumi.yaml").write_text("name: mbhealth\nruntime: python\n")
+    for stack in stacks:
+        (repo / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    for command in STACK_SH_COMMANDS:
+        _recorder(repo / command, log)
+    _recorder(repo / ".venv" / "bin" / "python", log)
+    for tool in STACK_SH_TOOLS:
+        _recorder(tmp_path / "bin" / tool, log)
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "MBH_PULUMI": "auto"}
+    return repo, log, env
+
+
+@pytest.mark.parametrize("action", ["up", "preview", "down", "refresh", "outputs", "env", "check"])
+@pytest.mark.parametrize("toolchain", ["auto", "built"])
+def test_an_unknown_stack_fails_first_naming_the_stacks_there_are(tmp_path, action, toolchain):
+    repo, log, env = stack_sh_checkout(tmp_path, ("dev", "prod", "qa"))
+    run = subprocess.run(["bash", "scripts/stack.sh", action], cwd=repo, capture_output=True, text=True, timeout=60,
+                         env={**env, "STACK": "staging", "MBH_PULUMI": toolchain})
+    assert run.returncode == 1
+    # One line, and not the passphrase: the stacks come from the Pulumi.<stack>.yaml files.
+    assert run.stderr == "stack staging: no Pulumi.staging.yaml; the stacks here are dev, prod, qa\n"
+    assert run.stdout == ""
+    # Nothing else happened: no engine, toolchain, cluster or Docker started, no state folder made.
+    assert not log.exists(), log.read_text()
+    assert sorted(p.name for p in repo.iterdir()) == sorted(["scripts", "tools", ".venv", "Pulumi.yaml",
+                                                             "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.qa.yaml"])
+
+
+def test_with_no_stack_file_at_all_it_says_so(tmp_path):
+    repo, log, env = stack_sh_checkout(tmp_path, ())
+    run = subprocess.run(["bash", "scripts/stack.sh", "up"], cwd=repo, capture_output=True, text=True, timeout=60,
+                         env=env)
+    assert run.returncode == 1
+    assert run.stderr == "stack dev: no Pulumi.dev.yaml; the stacks here are none (no Pulumi.<stack>.yaml file)\n"
+    assert not log.exists()
+
+
+def test_a_known_stack_passes_the_check_and_goes_on(tmp_path):
+    repo, log, env = stack_sh_checkout(tmp_path, ("dev", "prod"))
+    check = subprocess.run(["bash", "scripts/stack.sh", "check"], cwd=repo, capture_output=True, text=True, timeout=60,
+                           env={**env, "STACK": "prod"})
+    assert (check.returncode, check.stdout, check.stderr) == (0, "", "")
+    assert not log.exists()
+    # Past the check, prod asks for its passphrase as before (having started nothing yet).
+    run = subprocess.run(["bash", "scripts/stack.sh", "up"], cwd=repo, capture_output=True, text=True, timeout=60,
+                         env={**env, "STACK": "prod"})
+    assert run.returncode == 1 and "stack prod: set PULUMI_CONFIG_PASSPHRASE" in run.stderr
+
+
+@pytest.mark.parametrize("target", ["up", "preview", "down", "preview-policy"])
+def test_make_checks_the_stack_before_the_venv_or_anything_else(tmp_path, target):
+    stacks = ", ".join(sorted(p.name[len("Pulumi."):-len(".yaml")] for p in REPO_ROOT.glob("Pulumi.*.yaml")))
+    assert stacks == "dev, prod"
+    # The first command of the target is the check (-B: as if nothing were made; -n: run nothing) ...
+    dry = make("-n", "-B", target, "STACK=staging").stdout.splitlines()
+    assert dry[0] == "bash scripts/stack.sh check", dry[:3]
+    # ... and it stops make there: a stand-in pulumi on PATH, a state backend outside the checkout
+    # and no passphrase, so that even without the check nothing could be started or deployed.
+    log = tmp_path / "calls.log"
+    for tool in STACK_SH_TOOLS:
+        _recorder(tmp_path / "bin" / tool, log)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "MBH_", "KUBE"))}
+    env.update(PATH=f"{tmp_path / 'bin'}:{env['PATH']}", PULUMI_BACKEND_URL=f"file://{tmp_path / 'state'}")
+    run = subprocess.run(["make", "--no-print-directory", "-s", target, "STACK=staging", "-o", ".venv/.installed",
+                          "-o", "policy-venv"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode != 0
+    assert run.stderr.splitlines()[0] == f"stack staging: no Pulumi.staging.yaml; the stacks here are {stacks}"
+    assert "PULUMI_CONFIG_PASSPHRASE" not in run.stderr
+    assert not log.exists() and not (tmp_path / "state").exists()
