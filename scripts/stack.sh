@@ -6,8 +6,10 @@
 #
 #   STACK            dev (default), prod: one of the Pulumi.<stack>.yaml files here. Another name
 #                    fails first, naming them, before any engine, toolchain or cluster is touched
-#   KUBE_CONTEXT     the kube context to deploy to (from $KUBECONFIG or ~/.kube/config); unset:
-#                    the local control plane (tools/local-cluster/cluster.sh, started when down)
+#   KUBE_CONTEXT     the kube context to deploy to (from $KUBECONFIG or ~/.kube/config), with the
+#                    user's own Docker (their DOCKER_HOST, else the default socket); unset: the local
+#                    control plane (tools/local-cluster/cluster.sh, started when down) and the
+#                    project's private Docker engine and registry (tools/machine/docker-engine.sh)
 #   PULUMI_BACKEND_URL          state backend (default: file://<repo>/.pulumi-state, created)
 #   PULUMI_CONFIG_PASSPHRASE(_FILE)  the stack's passphrase; for dev it defaults to the team's
 #                    dev passphrase (docs/secrets: the dev stack holds only generated local
@@ -95,7 +97,16 @@ else
   kubeconfig=$(bash tools/local-cluster/cluster.sh kubeconfig)
 fi
 export KUBECONFIG=$kubeconfig
-eval "$(bash tools/machine/docker-engine.sh env)"
+
+# --- Docker: the private engine for the local cluster, the user's own with KUBE_CONTEXT ------------
+# pulumi-docker pings the daemon in its Configure (previews too), so DOCKER_HOST must name an engine
+# that runs. With KUBE_CONTEXT (a laptop with kind, a real cluster) that is the user's Docker as it
+# is: their DOCKER_HOST when set, else the client's default socket; the private engine
+# (tools/machine/docker-engine.sh) is neither started nor pointed at. Without KUBE_CONTEXT: the
+# private engine started above, whose registry the local node pulls from.
+if [ -z "${KUBE_CONTEXT:-}" ]; then
+  eval "$(bash tools/machine/docker-engine.sh env)"
+fi
 
 if [ -z "${KUBE_CONTEXT:-}" ] && [ -z "${MBH_BASE_IMAGES:-}" ] && [ "$action" != env ]; then
   # The local control plane runs on machines that reach no public registry (this project's CI

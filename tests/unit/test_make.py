@@ -220,3 +220,75 @@ def test_make_checks_the_stack_before_the_venv_or_anything_else(tmp_path, target
     assert run.stderr.splitlines()[0] == f"stack staging: no Pulumi.staging.yaml; the stacks here are {stacks}"
     assert "PULUMI_CONFIG_PASSPHRASE" not in run.stderr
     assert not log.exists() and not (tmp_path / "state").exists()
+
+
+# --- Which Docker scripts/stack.sh hands pulumi (issue 20, item 2) ------------------------------
+
+PRIVATE_ENGINE = "unix:///run/mbhealth-docker.sock"  # what tools/machine/docker-engine.sh env exports
+USERS_DOCKER = "unix:///home/someone/.colima/default/docker.sock"
+
+
+def docker_aware_checkout(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """stack_sh_checkout with stand-ins that also record the DOCKER_HOST they were started with
+    (pulumi, the venv's python), and a docker-engine.sh whose `env` exports its socket as the real one does."""
+    repo, log, env = stack_sh_checkout(tmp_path, ("dev", "prod"))
+    for path in (tmp_path / "bin" / "pulumi", repo / ".venv" / "bin" / "python"):
+        path.write_text(f'#!/bin/sh\necho "{path.name} DOCKER_HOST=${{DOCKER_HOST-<unset>}} $*" >>"{log}"\n')
+    engine = repo / "tools" / "machine" / "docker-engine.sh"
+    engine.write_text(f'#!/bin/sh\necho "docker-engine.sh $*" >>"{log}"\n'
+                      f'[ "$1" = env ] && echo "export DOCKER_HOST={PRIVATE_ENGINE} DOCKER_BUILDKIT=1 '
+                      f'MBH_REGISTRY=localhost:5000"\nexit 0\n')
+    return repo, log, env
+
+
+def run_stack_sh(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "scripts/stack.sh", *args], cwd=repo, capture_output=True, text=True, timeout=60,
+                          env=env)
+
+
+@pytest.mark.parametrize("action", ["up", "preview", "down"])
+@pytest.mark.parametrize("users_docker_host", [USERS_DOCKER, None])
+def test_with_kube_context_pulumi_gets_the_users_docker_and_the_private_engine_is_never_touched(
+        tmp_path, action, users_docker_host):
+    """A laptop: pulumi-docker pings the daemon DOCKER_HOST names (previews too), so it must be the
+    user's — theirs when set, else none (the client's default socket) — never the private engine's."""
+    repo, log, env = docker_aware_checkout(tmp_path)
+    env = {**env, "KUBE_CONTEXT": "kind-mbhealth", **({"DOCKER_HOST": users_docker_host} if users_docker_host else {})}
+    run = run_stack_sh(repo, env, action)
+    assert run.returncode == 0, run.stderr
+    calls = log.read_text().splitlines()
+    pulumi_calls = [line for line in calls if line.startswith("pulumi ")]
+    assert pulumi_calls and all(f"DOCKER_HOST={users_docker_host or '<unset>'} " in line for line in pulumi_calls), calls
+    assert not [line for line in calls if line.startswith("docker-engine.sh")], calls
+    assert PRIVATE_ENGINE not in log.read_text()
+
+
+@pytest.mark.parametrize("users_docker_host", [USERS_DOCKER, None])
+def test_with_kube_context_prebuilt_images_and_env_use_the_users_docker_too(tmp_path, users_docker_host):
+    repo, log, env = docker_aware_checkout(tmp_path)
+    env = {**env, "KUBE_CONTEXT": "kind-mbhealth", "MBH_IMAGES": "prebuilt",
+           **({"DOCKER_HOST": users_docker_host} if users_docker_host else {})}
+    run = run_stack_sh(repo, env, "preview")
+    assert run.returncode == 0, run.stderr
+    (build,) = [line for line in log.read_text().splitlines() if "scripts/prebuilt_images.py" in line]
+    assert build.startswith(f"python DOCKER_HOST={users_docker_host or '<unset>'} "), build
+    exports = run_stack_sh(repo, env, "env")
+    assert exports.returncode == 0, exports.stderr
+    docker_lines = [line for line in exports.stdout.splitlines() if "DOCKER" in line]
+    assert docker_lines == ([f"export DOCKER_HOST={users_docker_host}"] if users_docker_host else [])
+    assert "docker-engine.sh" not in log.read_text()
+
+
+@pytest.mark.parametrize("users_docker_host", [USERS_DOCKER, None])
+def test_without_kube_context_the_local_cluster_uses_the_private_engine(tmp_path, users_docker_host):
+    """The local cluster: the private engine is started and is what pulumi builds on, whatever the user's is."""
+    repo, log, env = docker_aware_checkout(tmp_path)
+    env = {**env, **({"DOCKER_HOST": users_docker_host} if users_docker_host else {})}
+    run = run_stack_sh(repo, env, "up")
+    assert run.returncode == 0, run.stderr
+    calls = log.read_text().splitlines()
+    engine = [line for line in calls if line.startswith("docker-engine.sh")]
+    assert engine == ["docker-engine.sh start", "docker-engine.sh env"], calls
+    pulumi_calls = [line for line in calls if line.startswith("pulumi ")]
+    assert pulumi_calls and all(f"DOCKER_HOST={PRIVATE_ENGINE} " in line for line in pulumi_calls), calls
+    assert calls.index("docker-engine.sh start") < calls.index(pulumi_calls[0])
