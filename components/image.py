@@ -6,6 +6,7 @@ from typing import Any, Mapping, Optional
 
 import json
 import os
+import re
 
 import pulumi
 import pulumi_docker as docker
@@ -61,8 +62,28 @@ class ContainerImage(pulumi.ComponentResource):
             skip_push=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.repo_digest = image.repo_digest
+        # Checked inside the apply: a digest the push did not report never reaches a Deployment.
+        self.repo_digest = image.repo_digest.apply(lambda ref: checked_repo_digest(spec.name, repository, ref))
         self.register_outputs({"repoDigest": self.repo_digest, "imageName": self.image_name})
+
+
+class ImageDigestError(RuntimeError):
+    """A freshly built image's `repoDigest` is not `<repository>@sha256:<digest>` of the repository pushed to."""
+
+
+def checked_repo_digest(name: str, repository: str, ref: object) -> str:
+    """The `repoDigest` pulumi-docker returned for image `name`, pushed to `repository`, if it pins it.
+
+    pulumi-docker reports `<none>@<none>` (or nothing) when the push stream carried no digest, and a
+    digest of another repository would deploy an image nobody pushed there: both fail the deploy
+    here, before any Deployment, Job or output is made with them.
+    """
+    if isinstance(ref, str) and re.fullmatch(re.escape(repository) + r"@sha256:[0-9a-f]{64}", ref):
+        return ref
+    raise ImageDigestError(
+        f"image {name}: the build pushed to {repository} returned repoDigest {ref!r}; expected "
+        f"{repository}@sha256:<64 hex digits> (did the push to the registry succeed and report a digest?)"
+    )
 
 
 def _promoted(refs: Any, name: str, stack: str, registry: RegistryConfig) -> str:
