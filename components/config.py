@@ -240,6 +240,9 @@ class ClusterConfig:
 
     dns_namespace: str = "kube-system"  # where the cluster DNS runs (the allow-dns NetworkPolicy)
     dns_selector: Mapping[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})  # its pods' labels
+    # Networks that answer DNS outside any pod the selector can match (a node-local cache on the host
+    # network, e.g. GKE NodeLocal DNSCache at 169.254.20.10/32): allowed on port 53 as well.
+    dns_cidrs: tuple[str, ...] = ()
     metrics_api: bool = True  # metrics.k8s.io is served (metrics-server): HPAs can scale
     enforces_network_policy: bool = True  # the CNI enforces NetworkPolicies (Calico, Cilium, …)
 
@@ -442,6 +445,9 @@ PositiveInt = Annotated[int, Strict(), Field(ge=1), Form("a whole number of at l
 Port = Annotated[int, Strict(), Field(ge=1, le=65535), Form("a TCP port: a whole number from 1 to 65535")]
 CidrList = Annotated[list[Cidr], Strict(), Field(min_length=1),
                      Form("a list of networks in CIDR notation, like [10.0.1.0/24]")]
+DnsCidrList = Annotated[list[Cidr], Strict(), Field(min_length=1),
+                        Form("a list of networks in CIDR notation that answer DNS on port 53, like [169.254.20.10/32] "
+                             "(a node-local DNS cache)")]
 Percent = Annotated[int, Strict(), Field(ge=1, le=100), Form("a whole number from 1 to 100")]
 
 
@@ -477,6 +483,7 @@ class IngressSettings(_Model):
 class ClusterSettings(_Model):
     dns_namespace: DnsLabel = Field("kube-system", alias="dnsNamespace")
     dns_selector: PodLabels = Field(default_factory=lambda: {"k8s-app": "kube-dns"}, alias="dnsSelector")
+    dns_cidrs: Optional[DnsCidrList] = Field(None, alias="dnsCidrs")
     metrics_api: Flag = Field(True, alias="metricsApi")
     enforces_network_policy: Flag = Field(True, alias="enforcesNetworkPolicy")
 
@@ -983,6 +990,7 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
         cluster=ClusterConfig(
             dns_namespace=cluster_settings.dns_namespace,
             dns_selector=dict(cluster_settings.dns_selector),
+            dns_cidrs=tuple(cluster_settings.dns_cidrs or ()),
             metrics_api=cluster_settings.metrics_api,
             enforces_network_policy=cluster_settings.enforces_network_policy,
         ),

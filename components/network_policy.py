@@ -5,7 +5,8 @@
     backend, worker, migrate -> PostgreSQL;  backend, worker -> Redis
         in-cluster: their pods on 5432 / 6379;
         managed (prod): the networks and port the stack names for each (dataServices.postgres/redis)
-    every pod -> cluster DNS:53 (cluster.dnsNamespace, pods cluster.dnsSelector)
+    every pod -> cluster DNS:53 (cluster.dnsNamespace, pods cluster.dnsSelector; and the networks
+        cluster.dnsCidrs names, for DNS answered off any pod, e.g. a node-local cache)
 The ingress controller is allowed by its namespace (ingress.controllerNamespace), or, when it
 runs on the host network, by the nodes' networks (ingress.nodeCidrs).
 """
@@ -94,7 +95,9 @@ class NetworkPolicies(pulumi.ComponentResource):
                                 namespace_selector=k8s.meta.v1.LabelSelectorArgs(
                                     match_labels={"kubernetes.io/metadata.name": cluster.dns_namespace}),
                                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(cluster.dns_selector)),
-                            )
+                            ),
+                            *(k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+                              for cidr in cluster.dns_cidrs),
                         ],
                         ports=[
                             k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=DNS_PORT),

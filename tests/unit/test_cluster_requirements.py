@@ -57,6 +57,65 @@ def test_cluster_dns_is_where_the_stack_says(tmp_path):
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "coredns"}}}
 
 
+# --- DNS answered off any pod: a node-local cache on the host network (issue 20, item 18) -------
+
+DNS_PODS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+DNS_PORTS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+
+
+def dns_rules(result) -> dict[str, list[dict]]:
+    """Every NetworkPolicy's egress rules that open port 53, by policy name."""
+    found = {}
+    for policy in result.of_kind("NetworkPolicy"):
+        rules = [rule for rule in policy.manifest["spec"].get("egress", [])
+                 if any(port.get("port") == 53 for port in rule.get("ports", []))]
+        if rules:
+            found[policy.object_name] = rules
+    return found
+
+
+def test_unset_the_dns_rule_is_todays_exactly(stack):
+    assert dns_rules(stack) == {"allow-dns": [{"to": [DNS_PODS], "ports": DNS_PORTS}]}
+    assert stack.get("NetworkPolicy", "allow-dns").manifest["spec"] == {
+        "podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [DNS_PODS], "ports": DNS_PORTS}]}
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_dns_cidrs_are_allowed_on_port_53_beside_the_dns_pods(tmp_path, name):
+    """GKE's NodeLocal DNSCache answers at 169.254.20.10 on the host network: no pod selector matches it."""
+    path = stack_file(tmp_path, name, "  mbhealth:cluster:\n    dnsCidrs: [169.254.20.10/32, fd00:20::a/128]\n")
+    result = synthesize(name, stack_file=path)
+    assert dns_rules(result) == {"allow-dns": [{
+        "to": [DNS_PODS, {"ipBlock": {"cidr": "169.254.20.10/32"}}, {"ipBlock": {"cidr": "fd00:20::a/128"}}],
+        "ports": DNS_PORTS}]}
+    # Nothing else opens to those networks: every other policy is as without the setting.
+    others = {p.object_name: p.manifest for p in result.of_kind("NetworkPolicy") if p.object_name != "allow-dns"}
+    plain = synthesize(name)
+    assert others == {p.object_name: p.manifest for p in plain.of_kind("NetworkPolicy") if p.object_name != "allow-dns"}
+
+
+CIDR = "an IPv4 or IPv6 network in CIDR notation, like 10.0.0.0/8"
+DNS_CIDRS = ("a list of networks in CIDR notation that answer DNS on port 53, like [169.254.20.10/32] "
+             "(a node-local DNS cache)")
+
+
+@pytest.mark.parametrize(
+    "value, line",
+    [
+        ("[169.254.20.10]", "cluster.dnsCidrs.0: got '169.254.20.10' (no prefix length); expected " + CIDR),
+        ("[169.254.20.10/24]", "cluster.dnsCidrs.0: '169.254.20.10/24' has host bits set (the network is "
+                               "169.254.20.0/24); expected " + CIDR),
+        ("[dns.local/32]", "cluster.dnsCidrs.0: got 'dns.local/32'; expected " + CIDR),
+        ("169.254.20.10/32", "cluster.dnsCidrs: got '169.254.20.10/32', not a list; expected " + DNS_CIDRS),
+        ("[]", "cluster.dnsCidrs: got a list; expected " + DNS_CIDRS),
+    ],
+)
+def test_dns_cidrs_are_validated(tmp_path, value, line):
+    path = stack_file(tmp_path, "prod", f"  mbhealth:cluster:\n    dnsCidrs: {value}\n")
+    assert problems("prod", path) == [f"mbhealth:{line}"]
+
+
 def test_a_host_network_ingress_controller_is_allowed_by_the_nodes_networks(tmp_path):
     path = stack_file(tmp_path, "prod", "", ("    className: nginx\n", "    className: nginx\n"
                                              "    controllerHostNetwork: true\n    nodeCidrs: [10.10.0.0/16]\n"))
