@@ -8,7 +8,10 @@ set -euo pipefail
 
 mod=github.com/traefik/traefik/v3
 version=$(go list -m -f '{{.Version}}' "$mod")   # e.g. v3.6.12
+# .Dir is empty until the module is in the module cache (a cold machine): download it first.
+go mod download "$mod"
 src=$(go list -m -f '{{.Dir}}' "$mod")
+[ -d "$src" ] || { echo "traefik: $mod is not in the module cache after go mod download" >&2; exit 1; }
 codename=$(sed -nE 's/^ *CODENAME: *([a-z]+) *$/\1/p' "$src/.github/workflows/release.yaml")
 [ -n "$codename" ] || { echo "traefik: no CODENAME in $src/.github/workflows/release.yaml" >&2; exit 1; }
 # The release's own time (from the module proxy), not the build's: reproducible.
