@@ -12,7 +12,9 @@ What is checked, around every test (setup, call and teardown):
 - TCP ports in LISTEN state owned by this session's processes: its children, or a daemon started
   since the session began and what descends from it (a daemonized server such as `pg_ctl start`'s
   PostgreSQL, or a container's shim, is nobody's child any more); programs that ran before the
-  session (a build in another shell, the Docker engine CI starts first) are not the suite's.
+  session (a build in another shell, the Docker engine CI starts first) are not the suite's, nor
+  is a daemon that carries another session's `MBH_TEST_SESSION` (a second pytest run beside this
+  one: every process this session starts inherits its mark unless it is given a fresh environment).
 What a fixture of wider scope (module, session, ...) starts in its setup belongs to it: it may live
 on until that fixture is finalized, and must be gone then; the test in whose teardown the
 fixture ends reports it. Something that ends a moment late (a thread joining, a process being
@@ -21,8 +23,10 @@ reaped) is given `GRACE_SECONDS` before it counts.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -84,6 +88,17 @@ def _listening() -> dict[tuple, str]:
 
 
 _ME = psutil.Process()
+SESSION_MARK = "MBH_TEST_SESSION"
+# Inherited by what this session starts (an inner pytest run of this session keeps the outer mark).
+_MARK = os.environ.setdefault(SESSION_MARK, f"{_ME.pid}-{uuid.uuid4().hex[:12]}")
+
+
+def _marked_by_another_session(process: psutil.Process) -> bool:
+    try:
+        mark = process.environ().get(SESSION_MARK)
+    except (psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return mark is not None and mark != _MARK
 
 
 def _of_this_session(process: psutil.Process) -> bool:
@@ -93,7 +108,7 @@ def _of_this_session(process: psutil.Process) -> bool:
     if any(p.pid == _ME.pid for p in chain):
         return True
     top = chain[-2] if len(chain) > 1 and chain[-1].pid == 1 else chain[-1]
-    return top.create_time() >= _ME.create_time()
+    return top.create_time() >= _ME.create_time() and not _marked_by_another_session(top)
 
 
 def snapshot() -> Snapshot:

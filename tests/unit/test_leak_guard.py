@@ -71,6 +71,24 @@ def test_second(never_stopped):
     pass
 '''
 
+DAEMONS = '''
+import os, pathlib, subprocess, sys, time
+
+# A listener that outlives its parent (reparented, as `pg_ctl start` leaves PostgreSQL), for 8 s.
+LISTENER = "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); time.sleep(8)"
+SPAWN = "import subprocess, sys; subprocess.Popen([sys.executable, '-c', sys.argv[1]], start_new_session=True)"
+
+def _daemon(env):
+    subprocess.run([sys.executable, "-c", SPAWN, LISTENER], env=env, check=True)
+    time.sleep(1.5)  # listening by now
+
+def test_a_daemon_of_another_session():
+    _daemon({**os.environ, "MBH_TEST_SESSION": "another-session"})
+
+def test_a_daemon_of_its_own():
+    _daemon(dict(os.environ))
+'''
+
 
 def run_session(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     module = tmp_path / "test_subject.py"
@@ -107,3 +125,14 @@ def test_a_wider_fixture_that_never_stops_what_it_started_is_named_when_it_ends(
     assert "ERROR test_subject.py::test_second" in out
     assert "fixture 'never_stopped' (session scope) left behind when finalized:" in out
     assert "time.sleep(60)" in out
+
+
+def test_a_daemon_of_another_test_session_is_not_this_ones(tmp_path: Path) -> None:
+    """Two pytest runs side by side (a helper's unit run beside CI): each answers for its own daemons."""
+    run = run_session(tmp_path, DAEMONS)
+    out = run.stdout
+    assert run.returncode == 1, out
+    assert "2 passed, 1 error" in out, out  # the error is the second test's teardown
+    assert "ERROR test_subject.py::test_a_daemon_of_its_own" in out, out
+    assert "listening port 127.0.0.1:" in out
+    assert "test_a_daemon_of_another_session" not in out.split("short test summary")[-1], out
