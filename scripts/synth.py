@@ -81,7 +81,8 @@ SYNTH_SECRETS: Mapping[str, Mapping[str, str]] = {
         "secretKey": "synth-only-secret-key-0123456789abcdef0123456789abcdef",
         "databaseUrl": "postgresql://mbhealth:synth-only-db-password@db.internal:5432/mbhealth",
         "redisUrl": "rediss://:synth-only-redis-password@cache.internal:6380/0",
-        "registryPassword": "synth-only-registry-token",
+        # The pull credential only: prod deploys promoted images and holds no push token.
+        "registryPullPassword": "synth-only-registry-read-token",
     },
 }
 
