@@ -7,10 +7,11 @@ Paths are relative to the repository root (the Pulumi project directory).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Optional
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,20 +21,57 @@ APP_UID = 10001
 APP_GID = 10001
 
 
+_GLOBAL_ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$")
+
+
+def dockerfile_arg_defaults(dockerfile: Path) -> dict[str, str]:
+    """The Dockerfile's global build args (the `ARG NAME=default` lines before the first FROM), with
+    their defaults: where the base images are pinned, once (Dependabot and reviewers read them there)."""
+    defaults: dict[str, str] = {}
+    for line in dockerfile.read_text().splitlines():
+        line = line.strip()
+        if re.match(r"FROM\s", line, re.I):
+            break
+        match = _GLOBAL_ARG.match(line)
+        if match and match.group(2):
+            defaults[match.group(1)] = match.group(2)
+    return defaults
+
+
+def substitute_for(image: str, substitutes: Mapping[str, str]) -> Optional[str]:
+    """The stand-in for base image `image` (`MBH_BASE_IMAGES`, tools/standins/forge_bases.py): keyed by the
+    image as the Dockerfile names it, or by its tag alone when the Dockerfile also pins a digest
+    (`<image>:<tag>@sha256:…` is `<image>:<tag>`), so a digest bump keeps its stand-in."""
+    return substitutes.get(image) or substitutes.get(image.split("@", 1)[0])
+
+
 @dataclass(frozen=True)
 class ImageBuildSpec:
-    """How to build one image: context, Dockerfile, target and default build args."""
+    """How to build one image: context, Dockerfile, target and its base-image build args.
+
+    The base images themselves are the Dockerfile's `ARG <NAME>=<image>` defaults, read from it:
+    the spec names which args are its bases (`base_image_arg_names`), never their values.
+    """
 
     name: str
     context: str
     dockerfile: str
     target: str
-    # Build args with their defaults (the real upstream base images). Offline test
-    # suites override the *_IMAGE args with local stand-ins; VERSION is set per build.
-    base_image_args: Mapping[str, str] = field(default_factory=dict)
+    # The global ARGs that name this build's base images (defaults: the real upstream images, in the
+    # Dockerfile). Offline test suites override them with local stand-ins; VERSION is set per build.
+    base_image_arg_names: tuple[str, ...] = ()
+    root: Path = field(default=REPO_ROOT, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "base_image_args", MappingProxyType(dict(self.base_image_args)))
+    @property
+    def base_image_args(self) -> Mapping[str, str]:
+        """{ARG: its default image} as the Dockerfile declares them now."""
+        path = self.dockerfile_path(self.root)
+        defaults = dockerfile_arg_defaults(path)
+        missing = [arg for arg in self.base_image_arg_names if arg not in defaults]
+        if missing:
+            raise ValueError(f"{self.name}: {path} declares no default for base-image build arg(s) {missing}; "
+                             f"expected a global `ARG <NAME>=<image>` line before the first FROM")
+        return MappingProxyType({arg: defaults[arg] for arg in self.base_image_arg_names})
 
     def build_args(self, version: str, base_images: Mapping[str, str] | None = None) -> dict[str, str]:
         """Build args for one build: base images (overridable) plus the release version."""
@@ -59,19 +97,19 @@ BACKEND_BUILD = ImageBuildSpec(
     target="production",
     # production (and worker) run on slim; the development target on the full image, whose
     # compilers, headers and git let a developer install or build any dependency.
-    base_image_args={"PYTHON_IMAGE": "python:3.11-slim", "PYTHON_DEV_IMAGE": "python:3.11"},
+    base_image_arg_names=("PYTHON_IMAGE", "PYTHON_DEV_IMAGE"),
 )
 
 # The distroless variant of the backend (selected per stack: `mbhealth:backendVariant`).
 # Its venv is built on Debian 12 against /usr/bin/python3.11, the interpreter the
-# distroless image ships (python:3.11-slim's lives in /usr/local and would not match).
+# distroless image ships (the slim image's lives in /usr/local and would not match).
 # No shell in the result: probes are httpGet or `python -m ...`; preStop is the sleep action.
 BACKEND_DISTROLESS_BUILD = ImageBuildSpec(
     name="backend",
     context="apps/backend",
     dockerfile="apps/backend/Dockerfile",
     target="production-distroless",
-    base_image_args={"DEBIAN_IMAGE": "debian:12-slim", "DISTROLESS_IMAGE": "gcr.io/distroless/python3-debian12"},
+    base_image_arg_names=("DEBIAN_IMAGE", "DISTROLESS_IMAGE"),
 )
 
 BACKEND_VARIANTS: Mapping[str, ImageBuildSpec] = MappingProxyType(
@@ -83,7 +121,7 @@ FRONTEND_BUILD = ImageBuildSpec(
     context="apps/frontend",
     dockerfile="apps/frontend/Dockerfile",
     target="production",
-    base_image_args={"NODE_IMAGE": "node:20-alpine", "NGINX_IMAGE": "nginx:1.25-alpine"},
+    base_image_arg_names=("NODE_IMAGE", "NGINX_IMAGE"),
 )
 
 # The images Pulumi builds and pushes. The worker runs the backend image with its

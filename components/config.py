@@ -59,7 +59,8 @@ RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
 IMAGE_SOURCES = ("build", "digests", "stack")
 # Keys that hold credentials: only ever Pulumi secrets (`pulumi config set --secret`).
-SECRET_KEYS = ("secretKey", "databaseUrl", "redisUrl", "registryPassword", "tlsCertificate", "tlsKey")
+SECRET_KEYS = ("secretKey", "databaseUrl", "redisUrl", "registryPassword", "registryPullPassword", "tlsCertificate",
+               "tlsKey")
 SECRET_KEY_MIN_LENGTH = 32
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")  # what the backend accepts
 REDIS_SCHEMES = ("redis", "rediss")
@@ -187,9 +188,15 @@ class ServiceConfig:
 @dataclass(frozen=True)
 class RegistryConfig:
     server: str
+    # The push credential (registry.username, registryPassword): the docker provider's registry login
+    # only, when images are built; it never reaches the cluster.
     username: Optional[str] = None
     password: Optional[pulumi.Output[str]] = field(default=None, repr=False)
-    # An image pull Secret that already exists in the namespace (else one is made from the credentials).
+    # The pull credential (registry.pullUsername, registryPullPassword, a read token): the image pull
+    # Secret the program makes, and nothing else.
+    pull_username: Optional[str] = None
+    pull_password: Optional[pulumi.Output[str]] = field(default=None, repr=False)
+    # An image pull Secret that already exists in the namespace (instead of the pull credential).
     pull_secret_name: Optional[str] = None
 
     def repository(self, image: str) -> str:
@@ -463,7 +470,8 @@ class _Model(BaseModel):
 
 class RegistrySettings(_Model):
     server: RegistryServer
-    username: Optional[RegistryUser] = None
+    username: Optional[RegistryUser] = None  # pushes, with registryPassword
+    pull_username: Optional[RegistryUser] = Field(None, alias="pullUsername")  # pulls, with registryPullPassword
     pull_secret_name: Optional[SecretName] = Field(None, alias="pullSecretName")
 
 
@@ -774,7 +782,9 @@ def _validate_secret(key: str, value: str) -> Optional[tuple[str, str]]:
             return ("not a " + ("PostgreSQL" if key == "databaseUrl" else "Redis") + " URL (value hidden)",
                     f"a URL with scheme {' or '.join(s + '://' for s in schemes)} and a host, like {example}")
     if key == "registryPassword" and not value:
-        return "empty", "the registry token"
+        return "empty", "the registry token that pushes"
+    if key == "registryPullPassword" and not value:
+        return "empty", "the registry token that reads (pulls)"
     if key == "tlsCertificate" and "-----BEGIN CERTIFICATE-----" not in value:
         return ("not a PEM certificate (value hidden)",
                 "the PEM certificate chain, leaf first: pulumi config set --secret tlsCertificate < tls.crt")
@@ -906,25 +916,53 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
     environment = settings.get("environment", "development")
     production = environment == "production"
 
-    # Registry and its credentials: a password is needed to push (images.source build) and to make
-    # the image pull Secret (unless registry.pullSecretName names an existing one); else not at all.
+    # Registry credentials, one per use: registry.username + registryPassword push (the docker provider's
+    # login, when images are built), registry.pullUsername + registryPullPassword pull (the cluster's
+    # image pull Secret) or registry.pullSecretName names one that exists. A stack that deploys promoted
+    # images pushes nothing, and refuses a push credential: it would only widen who holds a write token.
     registry_settings: Optional[RegistrySettings] = settings.get("registry")
     username = registry_settings.username if registry_settings else None
+    pull_username = registry_settings.pull_username if registry_settings else None
     pull_secret_name = registry_settings.pull_secret_name if registry_settings else None
-    password = secrets.get("registryPassword")
     image_settings: Optional[ImagesSettings] = settings.get("images")
     pushes = image_settings is None or image_settings.source == "build"
-    uses = [why for why, needed in (("images are pushed (images.source build)", pushes),
-                                    ("the cluster pulls with it (no registry.pullSecretName)", not pull_secret_name))
-            if needed]
-    given = "registryPassword" in raw.secrets or "registryPassword" in raw.plaintext_secret_keys
-    if username and uses and not given and image_settings is not None:  # (a bad images is reported itself)
-        problems.add("registryPassword", f"missing while registry.username is set and {' and '.join(uses)}",
-                     f"a secret: {_secret_command(stack, 'registryPassword', '<token>')}")
-    if "registryPassword" in raw.secrets and registry_settings and not username:
-        problems.add("registry.username", "missing while registryPassword is set", "the registry user name")
+    promoted = f"images.source {image_settings.source}" if image_settings is not None and not pushes else ""
+
+    def given(key: str) -> bool:
+        return key in raw.secrets or key in raw.plaintext_secret_keys
+
+    if given("registryPassword") and promoted:
+        problems.add("registryPassword", f"a push credential, and nothing is pushed with {promoted}",
+                     f"no push token in a stack that deploys promoted images: `pulumi config rm --stack {stack} "
+                     "registryPassword`; the cluster pulls with registry.pullUsername and a read token, "
+                     f"`{_secret_command(stack, 'registryPullPassword', '<read token>')}`")
+    elif username and pushes and not given("registryPassword") and image_settings is not None:
+        problems.add("registryPassword", "missing while registry.username is set and images are pushed "
+                     "(images.source build)",
+                     f"a secret, a token that can push: {_secret_command(stack, 'registryPassword', '<push token>')}")
+    if "registryPassword" in raw.secrets and registry_settings and not username and not promoted:
+        problems.add("registry.username", "missing while registryPassword is set",
+                     "the registry user name that pushes with it")
+    if pull_username and pull_secret_name:
+        problems.add("registry.pullUsername", "a second source of the pull credential beside registry.pullSecretName",
+                     "one of them: registry.pullUsername with registryPullPassword (the program makes the pull Secret) "
+                     "or registry.pullSecretName (an existing Secret)")
+    elif pull_username and not given("registryPullPassword"):
+        problems.add("registryPullPassword", "missing while registry.pullUsername is set (the cluster's image pull "
+                     "Secret is made from them)",
+                     f"a secret, a token that can only read: {_secret_command(stack, 'registryPullPassword', '<read token>')}")
+    if "registryPullPassword" in raw.secrets and registry_settings and not pull_username:
+        problems.add("registry.pullUsername", "missing while registryPullPassword is set",
+                     "the registry user name of the read token (the image pull Secret's)")
+    if raw.secrets.get("registryPullPassword") and raw.secrets.get("registryPullPassword") == raw.secrets.get(
+            "registryPassword"):
+        problems.add("registryPullPassword", "the same token as registryPassword (value hidden): the cluster would "
+                     "hold the push credential",
+                     f"a token that can only read: {_secret_command(stack, 'registryPullPassword', '<read token>')}")
     registry = RegistryConfig(server=registry_settings.server if registry_settings else "", username=username,
-                              password=password, pull_secret_name=pull_secret_name)
+                              password=secrets.get("registryPassword") if not promoted else None,
+                              pull_username=pull_username, pull_password=secrets.get("registryPullPassword"),
+                              pull_secret_name=pull_secret_name)
 
     if "secretKey" not in raw.secrets and "secretKey" not in raw.plaintext_secret_keys and production:
         problems.add("secretKey", "missing in a production stack",
@@ -946,9 +984,13 @@ def read_stack_config(raw: RawConfig) -> StackConfig:
             if key in raw.values:
                 warnings.append(f"{PROJECT}:{key}: has no effect with images.source {images.mode} "
                                 "(nothing is built; the promoted images are deployed as they are)")
-        if "registryPassword" in raw.secrets and username and pull_secret_name:
-            warnings.append(f"{PROJECT}:registryPassword: has no effect with images.source {images.mode} and "
-                            f"registry.pullSecretName (nothing is pushed; pods pull with {pull_secret_name})")
+        if username:
+            warnings.append(f"{PROJECT}:registry.username: has no effect with images.source {images.mode} "
+                            "(it pushes, with registryPassword; nothing is pushed)")
+    if username and not pull_username and not pull_secret_name:
+        warnings.append(f"{PROJECT}:registry: the cluster pulls our images anonymously: registry.username and "
+                        "registryPassword only push, they never reach the cluster; for a private registry set "
+                        "registry.pullUsername and registryPullPassword (a read token) or registry.pullSecretName")
 
     ingress_settings: Optional[IngressSettings] = settings.get("ingress")
     create_namespace = settings.get("createNamespace", True)

@@ -11,7 +11,7 @@ import re
 import pulumi
 import pulumi_docker as docker
 
-from components.build_specs import BACKEND_VARIANTS, IMAGE_BUILDS, ImageBuildSpec
+from components.build_specs import BACKEND_VARIANTS, IMAGE_BUILDS, ImageBuildSpec, substitute_for
 from components.config import PINNED_FORM, PINNED_RE, RegistryConfig, StackConfig
 
 
@@ -124,7 +124,8 @@ def base_image_substitutes(environ: Mapping[str, str] = os.environ) -> dict[str,
 
 
 def _base_images(spec: ImageBuildSpec, substitutes: Mapping[str, str]) -> dict[str, str]:
-    return {arg: substitutes[real] for arg, real in spec.base_image_args.items() if real in substitutes}
+    chosen = {arg: substitute_for(real, substitutes) for arg, real in spec.base_image_args.items()}
+    return {arg: image for arg, image in chosen.items() if image}
 
 
 def release_images(config: StackConfig) -> dict[str, pulumi.Output[str]]:

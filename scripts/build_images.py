@@ -45,7 +45,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts"):
 import docker_client
 from docker_client import DOCKER, REGISTRY, DockerError, docker_env, image_inspect, push
 
-from components.build_specs import BACKEND_VARIANTS, IMAGE_BUILDS, ImageBuildSpec
+from components.build_specs import BACKEND_VARIANTS, IMAGE_BUILDS, ImageBuildSpec, substitute_for
 
 # Dockerfile targets built beside each spec's deployed target, for the suite's comparisons.
 EXTRA_TARGETS: Mapping[str, tuple[str, ...]] = {
@@ -111,9 +111,10 @@ def standin_build_args(base_image_args: Mapping[str, str], standins: Mapping[str
     """Map a build spec's {ARG: real default image} to {ARG: stand-in ref}."""
     out = {}
     for arg, real in base_image_args.items():
-        if real not in standins:
+        standin = substitute_for(real, standins)
+        if standin is None:
             raise KeyError(f"no stand-in forged for base image {real!r} (build arg {arg}); known: {sorted(standins)}")
-        out[arg] = standins[real]
+        out[arg] = standin
     return out
 
 

@@ -86,7 +86,10 @@ def synth_tree(tree: Path, stack: str, out: Path) -> Synth:
 
 
 def export_ref(ref: str, into: Path) -> None:
-    archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=REPO_ROOT, capture_output=True)
+    """The tree at `ref`, with the modes a checkout under umask 022 gives (git archive's default
+    tar.umask 002 would make every file group-writable, which synth reports as mode drift)."""
+    archive = subprocess.run(["git", "-c", "tar.umask=0022", "archive", "--format=tar", ref], cwd=REPO_ROOT,
+                             capture_output=True)
     if archive.returncode != 0:
         raise RuntimeError(f"git ref {ref!r} not found: {archive.stderr.decode().strip()}")
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)

@@ -9,9 +9,9 @@ program registers, with its inputs, parent and dependencies, and answer with
 deterministic outputs. Secret values are redacted in everything written to disk.
 
 What synth cannot know, it stands in for, and says so:
-- image digests are STAND-INS: sha256 of exactly what decides a rebuild (the Dockerfile,
-  the build context after .dockerignore, target, build args, platform), so they change
-  whenever a real build would, but they are not registry digests;
+- image digests are STAND-INS: sha256 of exactly what pulumi-docker compares to decide a
+  rebuild (every docker.Image input but the registry credentials, and its context digest),
+  so they change whenever `pulumi up` would rebuild, but they are not registry digests;
 - operator secrets (prod's URLs, keys, tokens) are obviously fake values, redacted;
 - with `images.source: stack`, the other stack's `images` output (no state backend
   offline) is a stand-in unless given (`stack_outputs=`).
@@ -61,8 +61,9 @@ STAND_IN_REGISTRY = "synth-stand-in.invalid"
 # The cluster synth answers for (components/cluster.py asks the provider): its version and add-ons.
 STAND_IN_KUBERNETES = "v1.31.0"
 STAND_IN_CLUSTER_APIS = ("metricsApi", "certManager")
-DIGEST_NOTE = ("image digests are stand-ins: sha256 of each build's Dockerfile, context (after .dockerignore), "
-               "target, build args and platform; they change whenever a real build would, "
+DIGEST_NOTE = ("image digests are stand-ins: sha256 of every input pulumi-docker compares (image name, build "
+               "settings, registry server) and of its context digest (Dockerfile, context after .dockerignore: path, "
+               "mode as checked out, content); they change whenever `pulumi up` would rebuild, "
                "but they are not registry digests")
 MANIFEST_DIR = REPO_ROOT / "build" / "manifests"
 # Apply order (as Helm's): what others need comes first.
@@ -80,7 +81,8 @@ SYNTH_SECRETS: Mapping[str, Mapping[str, str]] = {
         "secretKey": "synth-only-secret-key-0123456789abcdef0123456789abcdef",
         "databaseUrl": "postgresql://mbhealth:synth-only-db-password@db.internal:5432/mbhealth",
         "redisUrl": "rediss://:synth-only-redis-password@cache.internal:6380/0",
-        "registryPassword": "synth-only-registry-token",
+        # The pull credential only: prod deploys promoted images and holds no push token.
+        "registryPullPassword": "synth-only-registry-read-token",
     },
 }
 
@@ -200,10 +202,16 @@ class SynthMocks(pulumi.runtime.Mocks):
             state.update(outputs=outputs, secretOutputNames=[])
         elif args.typ == "docker:index/image:Image":
             repository = str(reveal(args.inputs["imageName"])).rsplit(":", 1)[0]
-            build = reveal(args.inputs.get("build", {}))
-            state["repoDigest"] = f"{repository}@sha256:{rebuild_digest(build)}"
+            inputs = reveal(args.inputs)
+            state["repoDigest"] = f"{repository}@sha256:{rebuild_digest(inputs)}"
             state["baseImageName"] = reveal(args.inputs["imageName"])
             self.note(DIGEST_NOTE)
+            drift = mode_drift(inputs.get("build") or {})
+            if drift:
+                self.note(f"image {args.name}: {len(drift)} build context file(s) have a mode a checkout under umask 022 "
+                          f"does not give ({', '.join(drift[:3])}{', ...' if len(drift) > 3 else ''}): pulumi-docker "
+                          "hashes each file's full mode, so `pulumi up` from this tree rebuilds it where the stand-in "
+                          "digest shows no change (`chmod go-w` them, or check out under umask 022)")
         elif args.typ.startswith("random:"):
             state["result"] = "synth" + _digest([args.typ, args.name], 27)
         elif args.typ.startswith("kubernetes:"):
@@ -305,9 +313,12 @@ class DockerIgnore:
         return False
 
 
-def context_files(context: Path) -> list[str]:
-    """The build context's files (relative, sorted) after .dockerignore, as `docker build` sends them."""
-    ignore_file = context / ".dockerignore"
+def context_files(context: Path, ignore_file: Optional[Path] = None) -> list[str]:
+    """The build context's files (relative, sorted) after .dockerignore, as `docker build` sends them.
+
+    A symbolic link is one entry (to a directory too): neither docker nor pulumi-docker follows it.
+    `ignore_file`: the ignore file that applies (default: the context's `.dockerignore`)."""
+    ignore_file = ignore_file or context / ".dockerignore"
     ignore = DockerIgnore(ignore_file.read_text() if ignore_file.exists() else "")
     files = []
     for directory, subdirs, names in os.walk(context):
@@ -316,42 +327,113 @@ def context_files(context: Path) -> list[str]:
         def join(name: str, base: str = base) -> str:
             return name if base == "." else f"{base}/{name}"
 
+        links = [d for d in subdirs if os.path.islink(os.path.join(directory, d))]
         # Never descend into an excluded directory nothing inside can come back from (node_modules & co).
-        subdirs[:] = sorted(d for d in subdirs if not (ignore.excluded(join(d)) and not ignore.may_include_below(join(d))))
-        files.extend(join(name) for name in names if not ignore.excluded(join(name)))
+        subdirs[:] = sorted(d for d in subdirs if d not in links
+                            and not (ignore.excluded(join(d)) and not ignore.may_include_below(join(d))))
+        files.extend(join(name) for name in [*names, *links] if not ignore.excluded(join(name)))
     return sorted(files)
 
 
-def _file_digest(path: Path) -> str:
-    info = path.lstat()
-    if stat.S_ISLNK(info.st_mode):
-        return "link:" + os.readlink(path)
-    executable = "x" if info.st_mode & 0o111 else "-"
-    return executable + hashlib.sha256(path.read_bytes()).hexdigest()
+def ignore_file_for(context: Path, dockerfile: Path) -> Path:
+    """The ignore file pulumi-docker (and BuildKit) applies: `<Dockerfile>.dockerignore` when there is
+    one, else the context's `.dockerignore`."""
+    specific = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    return specific if specific.is_file() else context / ".dockerignore"
 
 
-def rebuild_inputs(build: Mapping[str, Any], root: Path = REPO_ROOT) -> dict[str, Any]:
-    """Exactly what decides whether docker.Image rebuilds: the Dockerfile (even when .dockerignore
-    excludes it), every context file after .dockerignore (path, executable bit, content), the
-    target, the build args and the platform. Not the cache settings: they do not change the image."""
-    context = root / str(build.get("context", "."))
-    dockerfile = root / str(build.get("dockerfile") or Path(str(build.get("context", "."))) / "Dockerfile")
-    files = context_files(context) if context.is_dir() else []
-    tree = hashlib.sha256()
-    for relative in files:
-        tree.update(relative.encode() + b"\0" + _file_digest(context / relative).encode() + b"\0")
-    return {
-        "dockerfile": hashlib.sha256(dockerfile.read_bytes()).hexdigest() if dockerfile.is_file() else "missing",
-        "context": tree.hexdigest() if context.is_dir() else "missing",
-        "target": build.get("target"),
-        "args": dict(sorted((build.get("args") or {}).items())),
-        "platform": build.get("platform"),
-    }
+# pulumi-docker 5.x docker.Image (provider/provider.go, read from its source): Check adds
+# `build.contextDigest` (hashContext: the Dockerfile under the name "Dockerfile" with mode 0, then every
+# context file after the ignore file: its path, its full Go file mode string and the sha256 of its
+# content, or of a symbolic link's resolved path), and Diff compares every input with the last
+# deploy's, except registry.username and registry.password. Any difference is an Update: a build and
+# a push.
+_CREDENTIALS = ("username", "password")
 
 
-def rebuild_digest(build: Mapping[str, Any], root: Path = REPO_ROOT) -> str:
-    """The stand-in image digest: sha256 over `rebuild_inputs`."""
-    return _digest(rebuild_inputs(build, root))
+def go_file_mode(mode: int) -> str:
+    """Go's fs.FileMode.String() for what a build context holds (the mode string pulumi-docker hashes)."""
+    kind = "L" if stat.S_ISLNK(mode) else ""
+    special = ("u" if mode & stat.S_ISUID else "") + ("g" if mode & stat.S_ISGID else "") + \
+              ("t" if mode & stat.S_ISVTX else "")
+    bits = "".join(c if mode & (1 << (8 - i)) else "-" for i, c in enumerate("rwxrwxrwx"))
+    return (kind + special or "-") + bits
+
+
+def checkout_mode(mode: int) -> str:
+    """The mode a git checkout gives a file under umask 022 (what CI's runners check out with): git keeps
+    only the owner's executable bit and whether it is a link, the umask decides the rest. pulumi-docker
+    hashes the full mode, so group/other bits a laptop's umask 002 adds would rebuild images that
+    nothing changed; the stand-ins hash this normal form (README "make synth", stand-in digests)."""
+    if stat.S_ISLNK(mode):
+        return go_file_mode(stat.S_IFLNK | 0o777)
+    return go_file_mode(stat.S_IFREG | (0o755 if mode & stat.S_IXUSR else 0o644))
+
+
+def _entry(path: Path, relative: str, mode: str, root: Path) -> bytes:
+    """One file's record in the context digest, as pulumi-docker's hashPath writes it."""
+    if mode.startswith("L"):
+        resolved = Path(os.path.realpath(path))
+        target = resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else resolved.as_posix()
+        content = hashlib.sha256(target.encode()).digest()
+    else:
+        content = hashlib.sha256(path.read_bytes()).digest()
+    return relative.encode() + mode.encode() + content + b"\0"
+
+
+def context_digest(context: Path, dockerfile: Path, root: Path = REPO_ROOT) -> str:
+    """pulumi-docker's `contextDigest` of a build, with each context file's mode in its checkout form."""
+    accumulator = hashlib.sha256()
+    accumulator.update(_entry(dockerfile, "Dockerfile", go_file_mode(0), root) if dockerfile.is_file()
+                       else b"Dockerfile missing\0")
+    if context.is_dir():
+        for relative in context_files(context, ignore_file_for(context, dockerfile)):
+            path = context / relative
+            accumulator.update(_entry(path, relative, checkout_mode(path.lstat().st_mode), root))
+    else:
+        accumulator.update(b"context missing\0")
+    return accumulator.hexdigest()
+
+
+def mode_drift(build: Mapping[str, Any], root: Path = REPO_ROOT) -> list[str]:
+    """Context files whose mode here is not the checkout form (`path: -rw-rw-r--`): pulumi-docker would
+    hash these modes, so `pulumi up` from this tree would rebuild where the stand-ins show no change."""
+    context, dockerfile = _build_paths(build, root)
+    if not context.is_dir():
+        return []
+    drift = []
+    for relative in context_files(context, ignore_file_for(context, dockerfile)):
+        mode = (context / relative).lstat().st_mode
+        if go_file_mode(mode) != checkout_mode(mode):
+            drift.append(f"{(context / relative).relative_to(root).as_posix()}: {go_file_mode(mode)}")
+    return drift
+
+
+def _build_paths(build: Mapping[str, Any], root: Path) -> tuple[Path, Path]:
+    """The context and the Dockerfile with pulumi-docker's defaults (`.`, `<context>/Dockerfile`)."""
+    context = str(build.get("context") or ".")
+    return root / context, root / str(build.get("dockerfile") or Path(context) / "Dockerfile")
+
+
+def rebuild_inputs(inputs: Mapping[str, Any], root: Path = REPO_ROOT) -> dict[str, Any]:
+    """Exactly what pulumi-docker compares to decide whether docker.Image rebuilds (and pushes): every
+    input of the resource (image name, build settings with the cache settings and the builder version,
+    registry server, skipPush, ...) with the build's `contextDigest`, and without the registry
+    credentials, which its Diff skips. Inputs are wire names (`imageName`, `build.cacheFrom`)."""
+    build = dict(inputs.get("build") or {})
+    context, dockerfile = _build_paths(build, root)
+    build.setdefault("context", ".")
+    build.setdefault("dockerfile", (Path(str(build["context"])) / "Dockerfile").as_posix())
+    build["contextDigest"] = context_digest(context, dockerfile, root)
+    compared = {**inputs, "build": build}
+    if isinstance(inputs.get("registry"), Mapping):
+        compared["registry"] = {k: v for k, v in inputs["registry"].items() if k not in _CREDENTIALS}
+    return compared
+
+
+def rebuild_digest(inputs: Mapping[str, Any], root: Path = REPO_ROOT) -> str:
+    """The stand-in image digest: sha256 over `rebuild_inputs` (a docker.Image's inputs, secrets revealed)."""
+    return _digest(rebuild_inputs(inputs, root))
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -109,7 +109,7 @@ def test_a_missing_prod_secret_is_one_line_and_nothing_is_created(cluster: engin
     engine.set_stack_value(project, "prod", "images", {"source": "digests", "digests": digests})
     for key, value in {"databaseUrl": "postgresql://mbhealth:pw@10.0.1.5:5432/mbhealth",
                        "redisUrl": "rediss://:pw@10.0.2.5:6380/0",
-                       "registryPassword": "token-" + secrets.token_hex(8)}.items():
+                       "registryPullPassword": "token-" + secrets.token_hex(8)}.items():
         stack.config_set(f"mbhealth:{key}", value, secret=True)
 
     result, seconds = _timed_make("up", project, env)

@@ -71,7 +71,7 @@ def prod(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         stack.init()  # writes the stack's encryptionsalt into the copy's Pulumi.prod.yaml
         for key, value in {
-            "registry": {"server": "localhost:5000", "username": "mbhealth-ci"},  # where dev pushed
+            "registry": {"server": "localhost:5000", "pullUsername": "mbhealth-ci"},  # where dev pushed; pull only
             "dataServices": {"mode": "external",
                              "postgres": {"cidrs": [f"{host}/32"], "port": postgres.port},
                              "redis": {"cidrs": [f"{host}/32"], "port": redis.port}},
@@ -84,7 +84,7 @@ def prod(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         _drop_nulls(deployed.project / "Pulumi.prod.yaml")
         certificate, key = _certificate(where, deployed.cluster.stack_settings("prod")["ingress"]["host"])
         canaries = {"secretKey": "canary-key-" + secrets.token_hex(24),
-                    "registryPassword": "canary-token-" + secrets.token_hex(16)}
+                    "registryPullPassword": "canary-token-" + secrets.token_hex(16)}
         settings = {**canaries, "databaseUrl": postgres.create_database("mbhealth"), "redisUrl": redis.url(),
                     "tlsCertificate": certificate, "tlsKey": key}
         for name, value in settings.items():

@@ -36,7 +36,7 @@ PROBE_APP = ImageBuildSpec(
     context="tests/images/fixtures/probe-app",
     dockerfile="tests/images/fixtures/probe-app/Dockerfile",
     target="production",
-    base_image_args={"PYTHON_IMAGE": "python:3.11-slim"},
+    base_image_arg_names=("PYTHON_IMAGE",),
 )
 
 

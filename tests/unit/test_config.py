@@ -56,7 +56,7 @@ def test_tag_with_illegal_characters():
     fails("prod", "imageTag", "'v1 final'", "a Docker tag", overrides={"imageTag": "v1 final"})
 
 
-@pytest.mark.parametrize("missing", ["databaseUrl", "redisUrl", "secretKey", "registryPassword"])
+@pytest.mark.parametrize("missing", ["databaseUrl", "redisUrl", "secretKey", "registryPullPassword"])
 def test_missing_prod_secret(missing):
     from scripts.synth import SYNTH_SECRETS
 

@@ -170,9 +170,9 @@ def test_image_tag_accepts_exactly_what_is_both_a_docker_tag_and_a_label_value()
 
 
 def test_text_inside_objects_must_be_written_as_text(tmp_path):
-    path = stack_file(tmp_path, "prod", ("    username: mbhealth-ci", "    username: 0755"))
-    text = problem("prod", path, "registry.username")
-    assert "got 0755, which YAML reads as the octal number 493" in text and 'username: "0755"' in text
+    path = stack_file(tmp_path, "prod", ("    pullUsername: mbhealth-ci", "    pullUsername: 0755"))
+    text = problem("prod", path, "registry.pullUsername")
+    assert "got 0755, which YAML reads as the octal number 493" in text and 'pullUsername: "0755"' in text
 
 
 @pytest.mark.parametrize(
@@ -272,7 +272,7 @@ def test_under_pulumi_up_a_config_error_prints_its_lines_not_a_traceback(tmp_pat
         "  - mbhealth:loglevel: unknown key (did you mean `logLevel`?); expected one of " + ", ".join(
             ["environment", "namespace", "createNamespace", "imageTag", "registry", "platform", "logLevel", "ingress",
              "dataServices", "services", "images", "backendVariant", "cluster", "secretKey", "databaseUrl", "redisUrl",
-             "registryPassword", "tlsCertificate", "tlsKey"]),
+             "registryPassword", "registryPullPassword", "tlsCertificate", "tlsKey"]),
     ]
 
 

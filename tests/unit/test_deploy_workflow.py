@@ -26,7 +26,7 @@ CI_SECRETS = {
     "PROD_SECRET_KEY": "ci-secret-key-" + "k" * 40,
     "PROD_DATABASE_URL": "postgresql://mbhealth:ci-db-password@10.0.1.20:5432/mbhealth",
     "PROD_REDIS_URL": "rediss://:ci-redis-password@10.0.2.20:6380/0",
-    "PROD_REGISTRY_PASSWORD": "ci-registry-token",
+    "PROD_REGISTRY_PULL_PASSWORD": "ci-registry-read-token",
     "PROD_KUBECONFIG": "apiVersion: v1\nkind: Config\n",
 }
 
@@ -163,7 +163,7 @@ def test_the_prod_job_sets_its_secrets_and_the_config_passes_the_programs_rules(
     assert config.stacks == {"prod"}
     assert config.secrets == {"secretKey": CI_SECRETS["PROD_SECRET_KEY"], "databaseUrl": CI_SECRETS["PROD_DATABASE_URL"],
                               "redisUrl": CI_SECRETS["PROD_REDIS_URL"],
-                              "registryPassword": CI_SECRETS["PROD_REGISTRY_PASSWORD"]}
+                              "registryPullPassword": CI_SECRETS["PROD_REGISTRY_PULL_PASSWORD"]}
     # No secret value ever appears on a command line (where process listings and logs show it).
     argv = json.dumps([c["args"] for c in run.calls("pulumi")])
     assert not any(value in argv for value in CI_SECRETS.values())
@@ -175,13 +175,14 @@ def test_the_prod_job_sets_its_secrets_and_the_config_passes_the_programs_rules(
     assert result.get("Deployment", "backend").manifest["metadata"]["labels"]["app.kubernetes.io/version"] == "1.4.2"
 
 
-@pytest.mark.parametrize("missing", ["PROD_SECRET_KEY", "PROD_DATABASE_URL", "PROD_REDIS_URL", "PROD_REGISTRY_PASSWORD"])
+@pytest.mark.parametrize("missing", ["PROD_SECRET_KEY", "PROD_DATABASE_URL", "PROD_REDIS_URL",
+                                     "PROD_REGISTRY_PULL_PASSWORD"])
 def test_a_missing_ci_secret_stops_the_job_naming_the_config_key(tmp_path, deploy, missing):
     results, run = prod_job_config(tmp_path, deploy, secrets={**CI_SECRETS, missing: ""})
     failed = [r for r in results if r.returncode != 0]
     assert failed, "the job went on without " + missing
     key = {"PROD_SECRET_KEY": "secretKey", "PROD_DATABASE_URL": "databaseUrl", "PROD_REDIS_URL": "redisUrl",
-           "PROD_REGISTRY_PASSWORD": "registryPassword"}[missing]
+           "PROD_REGISTRY_PULL_PASSWORD": "registryPullPassword"}[missing]
     assert f"::error::the secret for mbhealth:{key} is empty" in failed[0].stdout
 
 

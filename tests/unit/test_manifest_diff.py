@@ -128,6 +128,26 @@ def test_a_dockerfile_change_shows_in_the_diff(clone):
     assert "image: localhost:5000/mbhealth/backend@sha256:" in run.stdout
 
 
+def test_a_mode_the_umask_decides_is_no_rebuild_but_a_note_and_the_executable_bit_is_one(clone):
+    """pulumi-docker hashes each context file's full mode: a group-writable file (a checkout under umask 002)
+    rebuilds under `pulumi up` from that tree, never in CI; the diff shows no image change and says so."""
+    path = clone / "apps/backend/requirements.txt"
+    try:
+        path.chmod(0o664)
+        umask = run_diff(clone, "dev", "--exit-code")
+        path.chmod(0o755)
+        executable = run_diff(clone, "dev", "--exit-code")
+    finally:
+        path.chmod(0o644)
+    assert umask.returncode == 0, umask.stdout + umask.stderr
+    assert "no changes against HEAD" in umask.stdout
+    # Only the working tree's file, never the base's (exported as a checkout under umask 022 has it).
+    assert "# image backend: 1 build context file(s) have a mode a checkout under umask 022 does not give " \
+           "(apps/backend/requirements.txt: -rw-rw-r--)" in umask.stdout
+    assert executable.returncode == 1, executable.stdout + executable.stderr
+    assert "image: localhost:5000/mbhealth/backend@sha256:" in executable.stdout
+
+
 def test_a_base_synthesized_before_objects_json_pairs_by_name_without_the_auto_name_suffix(tmp_path):
     from scripts.manifest_diff import read_synth
 

@@ -15,14 +15,17 @@ CANARIES = {
     "secretKey": "canary-secret-key-7d1e0c9a4b6f48e2a1c3d5f7b9e0a2c4",
     "databaseUrl": "postgresql://app:canary-db-password-51f3@db.internal:5432/mbhealth",
     "redisUrl": "rediss://:canary-redis-password-9e2b@cache.internal:6380/0",
-    "registryPassword": "canary-registry-token-c4d8",
+    "registryPassword": "canary-registry-push-token-c4d8",  # with registry.username: pushes
+    "registryPullPassword": "canary-registry-pull-token-e71a",  # with registry.pullUsername: the pull Secret
 }
-NEEDLES = ("canary-secret-key", "canary-db-password", "canary-redis-password", "canary-registry-token")
+NEEDLES = ("canary-secret-key", "canary-db-password", "canary-redis-password", "canary-registry-push-token",
+           "canary-registry-pull-token")
 
 
 @pytest.fixture(scope="module")
 def canary_prod():
-    return synthesize("prod", secrets=CANARIES)
+    """prod as it would build: both credentials, the push one beside the pull one prod always has."""
+    return synthesize("prod", overrides={"registry": {"username": "mbhealth-ci-push"}}, secrets=CANARIES)
 
 
 def plaintext(value) -> str:
@@ -48,6 +51,20 @@ def test_secrets_reach_only_kubernetes_secrets_and_registry_login(canary_prod):
     }
     assert holders == {("kubernetes:core/v1:Secret", "backend-env"), ("kubernetes:core/v1:Secret", "registry-pull"),
                        ("docker:index/image:Image", "backend"), ("docker:index/image:Image", "frontend")}
+
+
+def test_the_push_credential_reaches_only_the_docker_login_and_the_pull_credential_only_the_pull_secret(canary_prod):
+    def holders(needle):
+        return {(r.type, r.name) for r in canary_prod.resources if needle in json.dumps(reveal(r.inputs))}
+
+    assert holders("canary-registry-push-token") == {("docker:index/image:Image", "backend"),
+                                                     ("docker:index/image:Image", "frontend")}
+    for image in (r for r in canary_prod.resources if r.type == "docker:index/image:Image"):
+        assert "canary-registry-push-token" in json.dumps(reveal(image.inputs["registry"]))
+        assert "canary-registry-pull-token" not in json.dumps(reveal(image.inputs))
+    assert holders("canary-registry-pull-token") == {("kubernetes:core/v1:Secret", "registry-pull")}
+    for resource in canary_prod.kubernetes():  # no Kubernetes object holds the push token, however deep
+        assert "canary-registry-push-token" not in json.dumps(reveal(resource.inputs) | reveal(resource.outputs))
 
 
 def test_no_secret_in_configmaps_env_literals_or_build_args(canary_prod):
