@@ -81,6 +81,9 @@ def prod(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         for service in ("backend", "worker", "frontend"):
             engine.set_stack_value(deployed.project, "prod", f"services.{service}.autoscaling", None)
             engine.set_stack_value(deployed.project, "prod", f"services.{service}.replicas", 2)
+        # The certificate comes from the stack's secrets (an operator's import): no cert-manager here.
+        for key in ("ingress.clusterIssuer", "ingress.tlsSecretName"):
+            engine.set_stack_value(deployed.project, "prod", key, None)
         _drop_nulls(deployed.project / "Pulumi.prod.yaml")
         certificate, key = _certificate(where, deployed.cluster.stack_settings("prod")["ingress"]["host"])
         canaries = {"secretKey": "canary-key-" + secrets.token_hex(24),
