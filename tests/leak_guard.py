@@ -116,11 +116,12 @@ def snapshot() -> Snapshot:
 
 
 def still_there(keys: dict[tuple, str], grace: float = GRACE_SECONDS) -> dict[tuple, str]:
-    """Those of `keys` still present after up to `grace` seconds."""
+    """Those of `keys` still present after up to `grace` seconds, described as they are now: a child
+    caught between fork and exec still shows its parent's command line in the first snapshot."""
     deadline = time.monotonic() + grace
     while True:
         now = snapshot().things
-        left = {key: what for key, what in keys.items() if key in now}
+        left = {key: now[key] for key in keys if key in now}
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.1)

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 from scripts.synth import REPO_ROOT
+from tests import leak_guard
 
 MODULE = '''
 import socket, subprocess, sys, threading, time
@@ -106,12 +107,12 @@ def test_each_leak_fails_its_test_by_name_and_clean_tests_pass(tmp_path: Path) -
     assert run.returncode == 1, out
     assert "6 passed, 3 errors" in out, out
     assert "ERROR test_subject.py::test_leaks_a_thread" in out, out
-    assert "test_subject.py::test_leaks_a_thread left behind:" in out
-    assert "thread 'forgotten-worker' (daemon) running Event.wait" in out
-    assert "ERROR test_subject.py::test_leaks_a_child_process" in out
-    assert "time.sleep(60)" in out
-    assert "ERROR test_subject.py::test_leaks_a_listening_port" in out
-    assert "listening port 127.0.0.1:" in out
+    assert "test_subject.py::test_leaks_a_thread left behind:" in out, out
+    assert "thread 'forgotten-worker' (daemon) running Event.wait" in out, out
+    assert "ERROR test_subject.py::test_leaks_a_child_process" in out, out
+    assert "time.sleep(60)" in out, out
+    assert "ERROR test_subject.py::test_leaks_a_listening_port" in out, out
+    assert "listening port 127.0.0.1:" in out, out
     for clean in ("test_cleans_up_after_itself", "test_uses_a_module_fixture", "test_uses_it_again"):
         assert f"ERROR test_subject.py::{clean}" not in out, out
 
@@ -122,9 +123,9 @@ def test_a_wider_fixture_that_never_stops_what_it_started_is_named_when_it_ends(
     assert run.returncode == 1, out
     assert "2 passed, 1 error" in out, out
     # Reported at the teardown of the last test, where the session fixture ends; the test itself is clean.
-    assert "ERROR test_subject.py::test_second" in out
-    assert "fixture 'never_stopped' (session scope) left behind when finalized:" in out
-    assert "time.sleep(60)" in out
+    assert "ERROR test_subject.py::test_second" in out, out
+    assert "fixture 'never_stopped' (session scope) left behind when finalized:" in out, out
+    assert "time.sleep(60)" in out, out
 
 
 def test_a_daemon_of_another_test_session_is_not_this_ones(tmp_path: Path) -> None:
@@ -134,5 +135,27 @@ def test_a_daemon_of_another_test_session_is_not_this_ones(tmp_path: Path) -> No
     assert run.returncode == 1, out
     assert "2 passed, 1 error" in out, out  # the error is the second test's teardown
     assert "ERROR test_subject.py::test_a_daemon_of_its_own" in out, out
-    assert "listening port 127.0.0.1:" in out
+    assert "listening port 127.0.0.1:" in out, out
     assert "test_a_daemon_of_another_session" not in out.split("short test summary")[-1], out
+
+
+# Sleeps, then becomes another program; the program it becomes is not spelled in its own command line.
+EXEC_LATER = ("import os, sys, time; time.sleep(1); "
+              "os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(6' + '0)'])")
+
+
+def test_a_leak_is_described_as_it_is_when_reported_not_as_first_seen() -> None:
+    """A child caught between fork and exec shows its parent's command line; the report names the
+    program it became (CI once reported a leaked `time.sleep(60)` child by the pytest command line)."""
+    child = subprocess.Popen([sys.executable, "-c", EXEC_LATER])
+    try:
+        first = {key: what for key, what in leak_guard.snapshot().things.items()
+                 if key[0] == "process" and key[1] == child.pid}
+        assert len(first) == 1 and "time.sleep(60)" not in next(iter(first.values())), first
+        left = leak_guard.still_there(first, grace=4.0)
+        assert list(left) == list(first), left
+        assert f"process {child.pid} " in left[next(iter(first))], left
+        assert "time.sleep(60)" in left[next(iter(first))], left
+    finally:
+        child.kill()
+        child.wait()
