@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suites use, when they are missing.
 # Usage: tools/machine/system-deps.sh [services|images|node|all]...   (default: services)
-#   services: PostgreSQL, Redis, nginx (+ envsubst) and Chromium for the app tests; jq for the
+#   services: PostgreSQL, Redis, nginx (+ envsubst) and Chromium for the app tests, dnsmasq (a DNS
+#             server on loopback: the frontend resolves the API's name per request); jq for the
 #             workflow step tests (tests/unit/test_deploy_workflow.py runs deploy.yml's scripts)
 #   images:   a Docker engine, a registry and debootstrap for the real-image suite
 #   node:     the local cluster's node (tools/local-cluster): containerd and runc, the CNI plugins,
@@ -12,7 +13,7 @@
 # missing binary then skip with a one-line reason (CI makes them fail instead).
 set -euo pipefail
 
-services=(postgresql redis-server nginx-light gettext-base chromium chromium-driver jq)
+services=(postgresql redis-server nginx-light gettext-base dnsmasq-base chromium chromium-driver jq)
 images=(docker.io docker-registry debootstrap)
 node=(containerd runc containernetworking-plugins iptables ipset busybox-static libnss-myhostname openssl curl
       gcc libc6-dev)

@@ -7,7 +7,12 @@
 #
 # Environment:
 #   BACKEND_URL        required. The API as scheme://host[:port], no path, e.g.
-#                      http://backend:8000. The host must resolve when nginx starts.
+#                      http://backend.mbhealth.svc.cluster.local:8000. The host is resolved
+#                      per request (not once at start): nginx starts, and recovers without a
+#                      restart, while the name does not resolve yet. nginx's resolver applies
+#                      no search domains: give the full name (or an address).
+#   NGINX_RESOLVER     the DNS servers for that, space-separated address[:port] ([v6]:port)
+#                      (default: every nameserver of /etc/resolv.conf, the cluster DNS in a pod)
 #   NGINX_LISTEN       listen port or address:port          (default 8080)
 #   NGINX_ROOT         directory of the built app           (default /usr/share/nginx/html)
 #   NGINX_RUNTIME_DIR  rendered config, pid and temp files   (default /tmp/nginx)
@@ -39,6 +44,16 @@ case "${BACKEND_URL#*://}" in
     */* | *\?* | *#*) die "BACKEND_URL must be scheme://host[:port] without a path, got '$BACKEND_URL'" ;;
 esac
 
+# Zone-scoped addresses (fe80::1%eth0) are left out: nginx cannot use them.
+NGINX_RESOLVER=${NGINX_RESOLVER:-$(awk '$1 == "nameserver" && $2 !~ /%/ {
+    printf "%s%s", sep, ($2 ~ /:/ ? "[" $2 "]" : $2); sep = " " }' /etc/resolv.conf 2>/dev/null)}
+[ -n "$NGINX_RESOLVER" ] ||
+    die "NGINX_RESOLVER is not set and /etc/resolv.conf names no nameserver (DNS servers, e.g. 10.96.0.10 or [fd00::a]:53)"
+for server in $NGINX_RESOLVER; do
+    printf '%s\n' "$server" | grep -Eqx '([0-9.]+|\[[0-9A-Fa-f:.]+\])(:[0-9]+)?' ||
+        die "NGINX_RESOLVER must be DNS servers as address[:port] or [v6-address]:port, space-separated, got '$NGINX_RESOLVER'"
+done
+
 NGINX_LISTEN=${NGINX_LISTEN:-8080}
 check_token NGINX_LISTEN "$NGINX_LISTEN"
 NGINX_ROOT=${NGINX_ROOT:-/usr/share/nginx/html}
@@ -49,12 +64,12 @@ case "$NGINX_ROOT" in
 esac
 NGINX_RUNTIME_DIR=${NGINX_RUNTIME_DIR:-/tmp/nginx}
 NGINX_TEMPLATE=${NGINX_TEMPLATE:-/etc/nginx/frontend/nginx.conf.template}
-export BACKEND_URL NGINX_LISTEN NGINX_ROOT
+export BACKEND_URL NGINX_LISTEN NGINX_ROOT NGINX_RESOLVER
 
 mkdir -p "$NGINX_RUNTIME_DIR"
 conf="$NGINX_RUNTIME_DIR/nginx.conf"
-# Only these three are substituted: nginx's own $variables in the template stay as written.
+# Only these are substituted: nginx's own $variables in the template stay as written.
 # shellcheck disable=SC2016
-envsubst '${BACKEND_URL} ${NGINX_LISTEN} ${NGINX_ROOT}' <"$NGINX_TEMPLATE" >"$conf"
+envsubst '${BACKEND_URL} ${NGINX_LISTEN} ${NGINX_ROOT} ${NGINX_RESOLVER}' <"$NGINX_TEMPLATE" >"$conf"
 
 exec nginx -p "$NGINX_RUNTIME_DIR/" -c "$conf" -e stderr -g 'daemon off;' "$@"

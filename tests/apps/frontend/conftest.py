@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import DIST, FRONTEND, BackendStub, Nginx, find_nginx, start_backend_stub, start_nginx
+from .harness import (DIST, FRONTEND, BackendStub, DnsServer, Nginx, find_dnsmasq, find_nginx, start_backend_stub,
+                      start_dns_server, start_nginx)
 
 REQUIRE_SERVICES = os.environ.get("MBH_REQUIRE_SERVICES") == "1"
 
@@ -60,3 +61,14 @@ def nginx(nginx_bin: str, frontend_dist: Path, backend: BackendStub) -> Iterator
     server = start_nginx(frontend_dist, backend.url, nginx_bin)
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    dnsmasq = find_dnsmasq()
+    if dnsmasq is None:
+        missing("dnsmasq not installed (Debian dnsmasq-base; bash tools/machine/system-deps.sh services)")
+    assert dnsmasq is not None
+    server = start_dns_server(dnsmasq)
+    yield server
+    server.stop()

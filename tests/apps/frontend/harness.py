@@ -245,7 +245,8 @@ def entrypoint_env(nginx_bin: str, **values: str) -> dict[str, str]:
     return {"PATH": path, "LANG": "C.UTF-8", **values}
 
 
-def start_nginx(dist: Path, backend_url: str, nginx_bin: str) -> Nginx:
+def start_nginx(dist: Path, backend_url: str, nginx_bin: str, resolver: str | None = None) -> Nginx:
+    """nginx through the image's entrypoint; `resolver` is NGINX_RESOLVER (default: /etc/resolv.conf's)."""
     base = Path(tempfile.mkdtemp(prefix="mbh-frontend-nginx-"))
     os.chmod(base, 0o755)
     shutil.copytree(dist, base / "html")
@@ -264,6 +265,7 @@ def start_nginx(dist: Path, backend_url: str, nginx_bin: str) -> Nginx:
         NGINX_ROOT=str(base / "html"),
         NGINX_RUNTIME_DIR=str(base / "run"),
         NGINX_TEMPLATE=str(template),
+        **({"NGINX_RESOLVER": resolver} if resolver else {}),
     )
     with open(base / "stdout.log", "ab") as out, open(base / "stderr.log", "ab") as err:
         proc = subprocess.Popen(
@@ -292,3 +294,66 @@ def start_nginx(dist: Path, backend_url: str, nginx_bin: str) -> Nginx:
             server.cleanup()
             raise RuntimeError(f"nginx did not answer /health within 15 s:\n{log}")
         time.sleep(0.05)
+
+
+# ----------------------------------------------------------------------------- DNS server
+
+
+def find_dnsmasq() -> str | None:
+    return shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/usr/local/sbin")
+
+
+@dataclass
+class DnsServer:
+    """dnsmasq on loopback, authoritative for cluster.local like a cluster's DNS: a name it has not
+    been given is NXDOMAIN; `add` makes one resolve (as a Service created later does)."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    base: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def add(self, name: str, ip: str) -> None:
+        with open(self.base / "hosts", "a") as hosts:
+            hosts.write(f"{ip} {name}\n")
+        self.proc.send_signal(signal.SIGHUP)  # re-reads the hosts file
+
+    def log(self) -> str:
+        return (self.base / "dnsmasq.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def start_dns_server(dnsmasq: str) -> DnsServer:
+    base = Path(tempfile.mkdtemp(prefix="mbh-frontend-dns-"))
+    os.chmod(base, 0o755)  # dnsmasq started as root reads the hosts file as nobody
+    (base / "hosts").touch(mode=0o644)
+    port = free_port()
+    with open(base / "dnsmasq.log", "ab") as log:
+        proc = subprocess.Popen(
+            [dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--pid-file=", "--no-resolv", "--no-hosts",
+             "--local=/cluster.local/", f"--addn-hosts={base / 'hosts'}", "--listen-address=127.0.0.1",
+             "--bind-interfaces", f"--port={port}", "--cache-size=0", "--log-facility=-"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    server = DnsServer(proc, port, base)
+    deadline = time.monotonic() + 10
+    while True:  # up once its TCP listener accepts
+        if proc.poll() is not None:
+            log_text = server.log()
+            server.stop()
+            raise RuntimeError(f"dnsmasq exited with {proc.returncode} on start:\n{log_text}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError("dnsmasq did not listen within 10 s") from None
+            time.sleep(0.05)

@@ -54,6 +54,9 @@ def run_entrypoint(scratch: Path, *args: str, **env: str) -> subprocess.Complete
         ({"BACKEND_URL": "http://backend:8000;return 200"}, "BACKEND_URL is empty or contains"),
         ({"BACKEND_URL": "http://backend:8000", "NGINX_ROOT": "html"}, "NGINX_ROOT must be an absolute path"),
         ({"BACKEND_URL": "http://backend:8000", "NGINX_LISTEN": "8080 default_server"}, "NGINX_LISTEN is empty"),
+        ({"BACKEND_URL": "http://backend:8000", "NGINX_RESOLVER": "10.96.0.10; return 200"},
+         "NGINX_RESOLVER must be DNS servers as address[:port]"),
+        ({"BACKEND_URL": "http://backend:8000", "NGINX_RESOLVER": "fd00::a"}, "NGINX_RESOLVER must be DNS servers"),
     ],
 )
 def test_bad_settings_stop_start_up_naming_the_variable(scratch: Path, env: dict[str, str], message: str) -> None:
@@ -116,7 +119,10 @@ def render_and_test(scratch: Path, nginx_bin: str, entrypoint_file: Path, templa
     assert "test is successful" in log
     rendered = (scratch / "run" / "nginx.conf").read_text()
     # The trailing slash is dropped: proxy_pass with a URI part would rewrite /api/ paths.
-    assert "proxy_pass http://127.0.0.1:8000;" in rendered
+    assert 'default "http://127.0.0.1:8000";' in rendered
+    assert "proxy_pass $mbh_backend;" in rendered
+    # No NGINX_RESOLVER: the nameservers of /etc/resolv.conf (in a pod, the cluster DNS the kubelet writes).
+    assert f"resolver {' '.join(resolv_conf_nameservers())} valid=10s;" in rendered
     assert f"listen 127.0.0.1:{port} default_server;" in rendered
 
 
@@ -139,3 +145,10 @@ def test_entrypoint_passes_shellcheck() -> None:
         [shellcheck, "--shell=sh", "--severity=style", str(ENTRYPOINT)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def resolv_conf_nameservers() -> list[str]:
+    servers = [fields[1] for line in Path("/etc/resolv.conf").read_text().splitlines()
+               if len(fields := line.split()) >= 2 and fields[0] == "nameserver" and "%" not in fields[1]]
+    assert servers, "this machine's /etc/resolv.conf names no nameserver"
+    return [f"[{server}]" if ":" in server else server for server in servers]

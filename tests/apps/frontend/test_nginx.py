@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import STUB_TASK_ID, BackendStub, Nginx, Response, request, start_nginx
+from .harness import STUB_TASK_ID, BackendStub, DnsServer, Nginx, Response, request, start_nginx
 
 pytestmark = pytest.mark.services
 
@@ -59,7 +59,8 @@ def test_runs_unprivileged_with_all_state_in_the_runtime_dir(nginx: Nginx) -> No
 def test_rendering_substitutes_only_the_template_variables(nginx: Nginx, backend: BackendStub) -> None:
     conf = (nginx.runtime_dir / "nginx.conf").read_text()
     assert "${" not in conf
-    assert f"proxy_pass {backend.url};" in conf
+    assert "proxy_pass $mbh_backend;" in conf
+    assert f'default "{backend.url}";' in conf
     assert f"root {nginx.html};" in conf
     # nginx's own variables survive envsubst untouched.
     for variable in ("$uri", "$host", "$proxy_add_x_forwarded_for", "$request_id"):
@@ -281,5 +282,35 @@ def test_sigquit_drains_in_flight_requests(nginx_bin: str, frontend_dist: Path, 
         assert response.body == b'{"slow": true}'
         assert server.proc.wait(10) == 0
         assert time.monotonic() - started < 10
+    finally:
+        server.cleanup()
+
+
+# ------------------------------------------------------------------------------ DNS
+
+
+@pytest.mark.services
+def test_the_api_name_is_resolved_per_request_so_nginx_starts_and_recovers_before_it_resolves(
+        nginx_bin: str, frontend_dist: Path, backend: BackendStub, dns_server: DnsServer) -> None:
+    """A frontend pod may start before the backend's Service exists (or while the cluster DNS does
+    not know it yet): nginx serves the app and /health, answers /api/ with 502 meanwhile, and
+    reaches the API once the name resolves, without a restart."""
+    name = "backend.mbhealth.svc.cluster.local"
+    port = backend.server.server_address[1]
+    server = start_nginx(frontend_dist, f"http://{name}:{port}", nginx_bin, resolver=dns_server.address)
+    try:
+        assert server.get("/health").status == 200
+        assert server.get("/").status == 200
+        assert server.get("/api/v1/echo-before").status == 502
+        assert f"{name} could not be resolved" in server.error_log()
+
+        dns_server.add(name, "127.0.0.1")
+        deadline = time.monotonic() + 20  # a failed lookup is retried after at most `valid=10s`
+        while (status := server.get("/api/v1/echo-after").status) == 502 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert status == 200, server.error_log()
+        backend.find("/api/v1/echo-after")
+        assert not [r for r in backend.requests if r.path == "/api/v1/echo-before"]
+        assert server.proc.poll() is None, "nginx restarted"
     finally:
         server.cleanup()
