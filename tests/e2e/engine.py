@@ -196,9 +196,10 @@ class LocalCluster(Started):
         out = run(["bash", str(CLUSTER_SCRIPT), "kubeconfig"], env=self._script_env())
         return Path(out.stdout.strip())
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120,
+                input: str | None = None) -> subprocess.CompletedProcess[str]:
         return run(["kubectl", "--kubeconfig", str(self.kubeconfig), *args], env=self.env, check=check,
-                   timeout=timeout)
+                   timeout=timeout, input=input)
 
     def get(self, kind: str, name: str | None = None, namespace: str | None = None) -> dict[str, Any]:
         args = ["get", kind, *([name] if name else []), "-o", "json"]
