@@ -4,6 +4,7 @@ deployed pods (the session's dev stack, conftest `deployed`), seen through the i
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from tests.e2e import engine
@@ -17,6 +18,15 @@ def _status(deployed: Deployed, path: str) -> int:
     out = engine.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", url + path],
                      env=deployed.env, check=False).stdout
     return int(out or 0)
+
+
+def _through_the_frontend(deployed: Deployed, pod: str, path: str) -> int:
+    """The HTTP status of `path` from the frontend's own nginx in `pod` (its /api/ proxy to
+    BACKEND_URL; the ingress sends /api to the backend's Service directly), 0 when nothing answers."""
+    got = deployed.cluster.kubectl("exec", "-n", NAMESPACE, pod, "--", "wget", "-S", "-T", "10", "-O", "/dev/null",
+                                   f"http://127.0.0.1:8080{path}", check=False)
+    codes = re.findall(r"HTTP/1\.[01] (\d{3})", got.stdout + got.stderr)
+    return int(codes[-1]) if codes else 0
 
 
 def _ready_pods(deployed: Deployed, name: str) -> dict[str, int]:
@@ -38,7 +48,7 @@ def _wait(what: str, check, timeout: float) -> None:
 
 def test_the_frontend_starts_and_recovers_while_the_backends_name_does_not_resolve(deployed: Deployed) -> None:
     """The backend's Service gone (not created yet, or recreated): new frontend pods still start and
-    become Ready, /api/ answers 502 meanwhile, and once the Service is back the same pods reach the
+    become Ready, their /api/ proxy answers 502 meanwhile, and once the Service is back the same pods reach the
     API through the cluster DNS, with no restart. (nginx used to resolve BACKEND_URL once at start:
     its pods crash-looped until the name resolved.)"""
     cluster = deployed.cluster
@@ -54,15 +64,18 @@ def test_the_frontend_starts_and_recovers_while_the_backends_name_does_not_resol
         cluster.kubectl("delete", "pod", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=frontend", "--wait=false")
         _wait("new frontend pods Ready without the backend's Service",
               lambda: (ready := _ready_pods(deployed, "frontend")) and not set(ready) & old, 180)
-        assert _status(deployed, "/health") == 200
-        assert _status(deployed, "/api/v1/health/ready") == 502, "the API's name does not resolve: a bad gateway"
+        assert _status(deployed, "/") == 200, "the app through the ingress"
         started = _ready_pods(deployed, "frontend")
+        for pod in started:
+            assert _through_the_frontend(deployed, pod, "/api/v1/health/ready") == 502, \
+                "the API's name does not resolve: a bad gateway"
     finally:
         if cluster.kubectl("get", "service", "backend", "-n", NAMESPACE, check=False).returncode != 0:
             cluster.kubectl("create", "-f", "-", input=json.dumps(kept))
 
-    _wait("the API through the frontend once the Service is back",
-          lambda: _status(deployed, "/api/v1/health/ready") == 200, 90)
+    for pod in started:
+        _wait(f"the API through {pod} once the Service is back",
+              lambda: _through_the_frontend(deployed, pod, "/api/v1/health/ready") == 200, 90)
     assert _ready_pods(deployed, "frontend") == started, "the frontend pods were restarted or replaced"
     assert all(restarts == 0 for restarts in started.values()), started
     make("preview", deployed.project, deployed.env, "PULUMI_ARGS=--expect-no-changes")
