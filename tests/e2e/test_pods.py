@@ -79,3 +79,126 @@ def test_the_frontend_starts_and_recovers_while_the_backends_name_does_not_resol
     assert _ready_pods(deployed, "frontend") == started, "the frontend pods were restarted or replaced"
     assert all(restarts == 0 for restarts in started.values()), started
     make("preview", deployed.project, deployed.env, "PULUMI_ARGS=--expect-no-changes")
+
+
+# What the kernel says of a container's first process, read from inside the pod (python in the
+# backend's image, busybox in the frontend's): as the kubelet and runc actually ran it.
+INSIDE = {
+    "python": ["python", "-c", "import os, sys; from pathlib import Path\n"
+               "status = dict(l.split(':', 1) for l in Path('/proc/1/status').read_text().splitlines())\n"
+               "def writable(p):\n"
+               "    try:\n"
+               "        Path(p, '.probe').write_text('x'); Path(p, '.probe').unlink(); return True\n"
+               "    except OSError:\n"
+               "        return False\n"
+               "print(os.getuid(), os.getgid(), status['CapEff'].strip(), status['NoNewPrivs'].strip(),\n"
+               "      status['Seccomp'].strip(), writable('/'), writable('/tmp'),\n"
+               "      Path('/var/run/secrets/kubernetes.io/serviceaccount').exists())"],
+    "sh": ["sh", "-c", "s=/proc/1/status; f() { awk -v k=\"$1:\" '$1 == k {print $2}' $s; }; "
+           "w() { if touch \"$1/.probe\" 2>/dev/null; then rm \"$1/.probe\"; echo True; else echo False; fi; }; "
+           "a=False; [ -e /var/run/secrets/kubernetes.io/serviceaccount ] && a=True; "
+           "echo $(id -u) $(id -g) $(f CapEff) $(f NoNewPrivs) $(f Seccomp) $(w /) $(w /tmp) $a"],
+}
+
+
+def test_every_app_pod_runs_as_the_secure_defaults_say_as_the_node_enforces_them(deployed: Deployed) -> None:
+    """README "Secure defaults": uid/gid 10001, no capability, no privilege escalation, seccomp
+    RuntimeDefault, a read-only root with a writable /tmp, no service account token."""
+    for name, shell in (("backend", "python"), ("worker", "python"), ("frontend", "sh")):
+        pods = deployed.pods(name)
+        assert pods, f"no {name} pod"
+        for pod in pods:
+            seen = deployed.cluster.kubectl("exec", "-n", NAMESPACE, pod["metadata"]["name"], "--",
+                                            *INSIDE[shell]).stdout.split()
+            uid, gid, caps, no_new_privs, seccomp, root_writable, tmp_writable, token = seen
+            assert (uid, gid) == ("10001", "10001"), (name, seen)
+            assert int(caps, 16) == 0, f"{name}: effective capabilities {caps}"
+            assert no_new_privs == "1", f"{name}: no_new_privs is not set"
+            assert seccomp == "2", f"{name}: not under a seccomp filter (mode {seccomp})"
+            assert (root_writable, tmp_writable) == ("False", "True"), f"{name}: root writable, /tmp writable: {seen}"
+            assert token == "False", f"{name}: a service account token is mounted"
+
+
+def _http(deployed: Deployed, method: str, path: str, body: dict | None = None) -> tuple[int, dict, dict[str, str]]:
+    """One request to the stack's url through the ingress: status, JSON body, headers (lower-case)."""
+    url = deployed.stack.outputs()["url"]
+    args = ["curl", "-s", "-D", "-", "-X", method, "--max-time", "15", url + path]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "--data", json.dumps(body)]
+    out = engine.run(args, env=deployed.env, check=False).stdout
+    head, _, text = out.replace("\r\n", "\n").partition("\n\n")
+    lines = head.splitlines()
+    if not lines:
+        return 0, {}, {}
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+    try:
+        payload = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        payload = {"text": text}
+    return int(lines[0].split()[1]), payload, headers
+
+
+def _task(deployed: Deployed, n: int, timeout: float = 90) -> dict:
+    """Start a task through the API and wait for the worker's result."""
+    status, body, _ = _http(deployed, "POST", "/api/v1/tasks", {"n": n})
+    assert status == 202, (status, body)
+    deadline = time.monotonic() + timeout
+    while True:
+        status, state, _ = _http(deployed, "GET", f"/api/v1/tasks/{body['task_id']}")
+        if status == 200 and state["state"] == "SUCCESS":
+            return state
+        assert time.monotonic() < deadline, f"task {body['task_id']} not done within {timeout:.0f} s: {state}"
+        time.sleep(1)
+
+
+def _restarts(deployed: Deployed, *names: str) -> dict[str, int]:
+    return {pod["metadata"]["name"]: sum(c["restartCount"] for c in pod["status"]["containerStatuses"])
+            for name in names for pod in deployed.pods(name)}
+
+
+def test_a_redis_outage_degrades_the_api_restarts_nothing_and_recovers(deployed: Deployed) -> None:
+    """README "Readiness and dependency outages", on real pods: with Redis gone the backend stays in
+    its Service (reads of finished work from PostgreSQL, submissions 503 + Retry-After), no liveness
+    probe fails, and when Redis is back tasks run again."""
+    finished = _task(deployed, 12)
+    assert finished["result"]["sum"] == 78
+    before = _restarts(deployed, "backend", "worker", "frontend")
+    cluster = deployed.cluster
+    cluster.kubectl("scale", "deployment", "redis", "-n", NAMESPACE, "--replicas", "0")
+    try:
+        _wait("the Redis pod gone", lambda: not deployed.pods("redis"), 60)
+        seen_degraded = False
+        deadline = time.monotonic() + 40  # beyond the backend's readiness failure budget (3 x 10 s)
+        while time.monotonic() < deadline:
+            status, body, _ = _http(deployed, "GET", "/api/v1/health/ready")
+            assert status == 200, f"the backend left its Service during a Redis outage: {status} {body}"
+            seen_degraded |= body.get("status") == "degraded" and body.get("failed") == ["redis"]
+            status, body, _ = _http(deployed, "GET", f"/api/v1/tasks/{finished['task_id']}")
+            assert status == 200 and body["state"] == "SUCCESS", (status, body)
+            status, body, headers = _http(deployed, "POST", "/api/v1/tasks", {"n": 5})
+            assert (status, headers.get("retry-after")) == (503, "5"), (status, body, headers)
+            time.sleep(2)
+        assert seen_degraded
+    finally:
+        cluster.kubectl("scale", "deployment", "redis", "-n", NAMESPACE, "--replicas", "1")
+    cluster.kubectl("rollout", "status", "deployment/redis", "-n", NAMESPACE, "--timeout=120s")
+    _wait("the API ready again", lambda: _http(deployed, "GET", "/api/v1/health/ready")[1].get("status") == "ready", 90)
+    assert _task(deployed, 5, timeout=120)["result"]["sum"] == 15
+    assert _restarts(deployed, "backend", "worker", "frontend") == before, "a Redis outage restarted a pod"
+    make("preview", deployed.project, deployed.env, "PULUMI_ARGS=--expect-no-changes")
+
+
+def test_a_postgres_outage_takes_the_api_out_of_service_and_it_recovers_with_every_row(deployed: Deployed) -> None:
+    """The PostgreSQL pod deleted: the API reports not ready while it is away (503), the StatefulSet
+    brings it back on the same volume, every row written before is there, and nothing else restarts."""
+    finished = _task(deployed, 9)
+    before = _restarts(deployed, "backend", "worker", "frontend")
+    cluster = deployed.cluster
+    cluster.kubectl("delete", "pod", "postgres-0", "-n", NAMESPACE, "--wait=false")
+    _wait("the API reporting not ready", lambda: _http(deployed, "GET", "/api/v1/health/ready")[0] == 503, 60)
+    cluster.kubectl("wait", "pod/postgres-0", "-n", NAMESPACE, "--for=condition=Ready", "--timeout=180s")
+    _wait("the API ready again", lambda: _http(deployed, "GET", "/api/v1/health/ready")[1].get("status") == "ready", 90)
+    status, body, _ = _http(deployed, "GET", f"/api/v1/tasks/{finished['task_id']}")
+    assert status == 200 and body["result"] == finished["result"], (status, body)
+    assert _task(deployed, 6, timeout=120)["result"]["sum"] == 21
+    assert _restarts(deployed, "backend", "worker", "frontend") == before, "a PostgreSQL outage restarted a pod"
