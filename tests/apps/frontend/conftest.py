@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .harness import (DIST, FRONTEND, BackendStub, DnsServer, Nginx, find_dnsmasq, find_nginx, start_backend_stub,
-                      start_dns_server, start_nginx)
+from tests.support.dns import DnsServer, find_dnsmasq, start_dns_server
+
+from .harness import DIST, FRONTEND, BackendStub, Nginx, find_nginx, start_backend_stub, start_nginx
 
 REQUIRE_SERVICES = os.environ.get("MBH_REQUIRE_SERVICES") == "1"
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from .harness import STUB_TASK_ID, BackendStub, DnsServer, Nginx, Response, request, start_nginx
+from tests.support.dns import DnsServer
+
+from .harness import STUB_TASK_ID, BackendStub, Nginx, Response, request, start_nginx
 
 pytestmark = pytest.mark.services
 
