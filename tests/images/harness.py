@@ -26,8 +26,6 @@ import build_images
 from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
 from scripts.synth import SynthResult, reveal
 from tests.images import kubelet
-from tests.support.dns import DnsServer, find_dnsmasq, start_dns_server
-from tests.support.services import skip_or_fail
 
 # The VERSION build arg of every image the suite builds (its label must carry it).
 TEST_VERSION = "9.8.7-imagetest"
@@ -72,9 +70,7 @@ class ImageBuilder:
 
 # --------------------------------------------------------------------------- a release, run here
 
-# The app's Services: the pods reach them by name (hostAliases -> 127.0.0.1, the cluster DNS here;
-# the frontend's nginx, which resolves per request and reads no /etc/hosts, asks a DNS server that
-# gives the same answers).
+# The app's Services: the pods reach them by name (hostAliases -> 127.0.0.1, the cluster DNS here).
 APP_SERVICES = {"backend": 8000, "frontend": 8080}
 
 
@@ -103,24 +99,11 @@ class Release:
                 self.secrets[secret.object_name] = dict(self.secret_values)
         assert self.secrets, "no Secret with the backend's keys was synthesized"
         self.stack = ExitStack()
-        self._dns: DnsServer | None = None
-
-    def service_names(self) -> list[str]:
-        return [h for svc in APP_SERVICES for h in (svc, f"{svc}.{self.namespace}", f"{svc}.{self.namespace}.svc.cluster.local")]
-
-    def dns(self) -> DnsServer:
-        """The DNS server the frontend's nginx asks (NGINX_RESOLVER), started on first use."""
-        if self._dns is None:
-            dnsmasq = find_dnsmasq()
-            if dnsmasq is None:
-                skip_or_fail("dnsmasq not installed (Debian dnsmasq-base; bash tools/machine/system-deps.sh services)")
-            self._dns = start_dns_server(dnsmasq, {name: "127.0.0.1" for name in self.service_names()})
-            self.stack.callback(self._dns.stop)
-        return self._dns
 
     def pod(self, kind: str, name: str) -> dict[str, Any]:
         pod = copy.deepcopy(reveal(self.synth.get(kind, name).manifest)["spec"]["template"]["spec"])
-        pod["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": self.service_names()}]
+        hostnames = [h for svc in APP_SERVICES for h in (svc, f"{svc}.{self.namespace}", f"{svc}.{self.namespace}.svc.cluster.local")]
+        pod["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": hostnames}]
         return pod
 
     def image_for(self, container: dict[str, Any]) -> str:
@@ -144,8 +127,6 @@ class Release:
         if port is not None:
             (http_port,) = [p for p in spec.get("ports") or [] if p.get("name") == "http"]
             http_port["containerPort"] = port
-        if kind == "Deployment" and name == "frontend":
-            env = {"NGINX_RESOLVER": self.dns().address, **(env or {})}
         if env:
             spec["env"] = [*(spec.get("env") or []), *({"name": k, "value": v} for k, v in env.items())]
         running = kubelet.Container(spec, pod_spec=pod, image=self.image_for(spec),

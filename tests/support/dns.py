@@ -52,12 +52,11 @@ class DnsServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def start_dns_server(dnsmasq: str, names: dict[str, str] | None = None) -> DnsServer:
-    """dnsmasq on a free loopback port, answering `names` (name -> address) from the start."""
+def start_dns_server(dnsmasq: str) -> DnsServer:
+    """dnsmasq on a free loopback port, knowing no name yet."""
     base = Path(tempfile.mkdtemp(prefix="mbh-frontend-dns-"))
     os.chmod(base, 0o755)  # dnsmasq started as root reads the hosts file as nobody
-    (base / "hosts").write_text("".join(f"{ip} {name}\n" for name, ip in (names or {}).items()))
-    os.chmod(base / "hosts", 0o644)
+    (base / "hosts").touch(mode=0o644)
     port = free_port()
     with open(base / "dnsmasq.log", "ab") as log:
         proc = subprocess.Popen(

@@ -10,7 +10,8 @@
 #                      http://backend.mbhealth.svc.cluster.local:8000. The host is resolved
 #                      per request (not once at start): nginx starts, and recovers without a
 #                      restart, while the name does not resolve yet. nginx's resolver applies
-#                      no search domains: give the full name (or an address).
+#                      no search domains: give the full name (or an address). A name in
+#                      /etc/hosts (hostAliases, --add-host) is taken from there at start.
 #   NGINX_RESOLVER     the DNS servers for that, space-separated address[:port] ([v6]:port)
 #                      (default: every nameserver of /etc/resolv.conf, the cluster DNS in a pod)
 #   NGINX_LISTEN       listen port or address:port          (default 8080)
@@ -42,6 +43,23 @@ case "$BACKEND_URL" in
 esac
 case "${BACKEND_URL#*://}" in
     */* | *\?* | *#*) die "BACKEND_URL must be scheme://host[:port] without a path, got '$BACKEND_URL'" ;;
+esac
+
+# A name the container's /etc/hosts gives (a pod's hostAliases, `docker run --add-host`) is taken
+# from there now, as the system resolver would: nginx's resolver asks DNS only.
+authority=${BACKEND_URL#*://}
+case "$authority" in
+    \[*) ;; # an IPv6 address
+    *)
+        host=${authority%%:*}
+        address=$(awk -v name="$host" '$1 !~ /^#/ {
+            for (i = 2; i <= NF && $i !~ /^#/; i++) if (tolower($i) == tolower(name)) { print $1; exit } }' /etc/hosts 2>/dev/null)
+        case "$address" in
+            "") ;;
+            *:*) BACKEND_URL="${BACKEND_URL%%://*}://[$address]${authority#"$host"}" ;;
+            *) BACKEND_URL="${BACKEND_URL%%://*}://$address${authority#"$host"}" ;;
+        esac
+        ;;
 esac
 
 # Zone-scoped addresses (fe80::1%eth0) are left out: nginx cannot use them.

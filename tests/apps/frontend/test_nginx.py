@@ -316,3 +316,19 @@ def test_the_api_name_is_resolved_per_request_so_nginx_starts_and_recovers_befor
         assert server.proc.poll() is None, "nginx restarted"
     finally:
         server.cleanup()
+
+
+@pytest.mark.services
+def test_a_name_in_etc_hosts_is_taken_from_there_as_the_system_resolver_would(
+        nginx_bin: str, frontend_dist: Path, backend: BackendStub, dns_server: DnsServer) -> None:
+    """A pod's hostAliases or `docker run --add-host` write /etc/hosts, which nginx's resolver never
+    reads: the entrypoint takes such a name's address from there (here `localhost`, which the DNS
+    server does not know)."""
+    port = backend.server.server_address[1]
+    server = start_nginx(frontend_dist, f"http://localhost:{port}", nginx_bin, resolver=dns_server.address)
+    try:
+        assert 'default "http://127.0.0.1:' in (server.runtime_dir / "nginx.conf").read_text()
+        assert server.get("/api/v1/from-etc-hosts").status == 200
+        backend.find("/api/v1/from-etc-hosts")
+    finally:
+        server.cleanup()
