@@ -202,3 +202,18 @@ def test_a_postgres_outage_takes_the_api_out_of_service_and_it_recovers_with_eve
     assert status == 200 and body["result"] == finished["result"], (status, body)
     assert _task(deployed, 6, timeout=120)["result"]["sum"] == 21
     assert _restarts(deployed, "backend", "worker", "frontend") == before, "a PostgreSQL outage restarted a pod"
+
+
+def test_each_app_pod_stops_on_its_signal_well_inside_its_grace_period(deployed: Deployed) -> None:
+    """A pod deleted: the kubelet runs the preStop pause (5 s), sends the image's stop signal, and
+    the process exits by itself: the deletion completes long before the grace period, where the
+    kubelet would SIGKILL a process that ignored its signal. The ReplicaSet's new pod becomes Ready."""
+    for name in ("backend", "worker", "frontend"):
+        (pod, *_) = deployed.pods(name)
+        grace = pod["spec"]["terminationGracePeriodSeconds"]
+        started = time.monotonic()
+        deployed.cluster.kubectl("delete", "pod", pod["metadata"]["name"], "-n", NAMESPACE, "--wait=true",
+                                 timeout=grace + 60)
+        took = time.monotonic() - started
+        assert 5 <= took < grace - 5, f"{name}: deleting a pod took {took:.1f} s (preStop 5 s, grace {grace} s)"
+        deployed.cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", NAMESPACE, "--timeout=180s")
