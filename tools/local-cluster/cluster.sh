@@ -6,7 +6,7 @@
 # packages. Pods run for real, in a network namespace of the node's own; nothing they send can
 # leave the machine (tools/local-cluster/cluster/netns.py). The code: tools/local-cluster/cluster/.
 #
-# Usage: tools/local-cluster/cluster.sh start|stop|status|env|kubeconfig|config|load-images
+# Usage: tools/local-cluster/cluster.sh start|stop|status|env|kubeconfig|config|load-images|restart-kubelet
 #   start       start the cluster (or say it already runs) and wait until the API server answers,
 #               the node is Ready and its add-ons serve; prints the time it took
 #   stop        remove everything the cluster made: processes, containers, mounts, cgroups, rules,
@@ -19,6 +19,8 @@
 #               stack file's own: the ingress class, the controller on the host network, the app's
 #               host (mbhealth.localhost for dev, <stack>.mbhealth.localhost for another) and ports
 #   load-images ARCHIVE...  import `docker save` archives into the node (images no registry serves)
+#   restart-kubelet  stop the node's kubelet and start it again (the pods keep running): a fault
+#               the reliability benchmark injects
 #
 # Binaries: those built by `tools/engine/build.sh` (found through `--print-path`). Debian packages:
 # `tools/machine/system-deps.sh node`. Needs root.

@@ -253,7 +253,7 @@ def cmd_config(settings: Settings, stack: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    commands = ("start", "stop", "status", "env", "kubeconfig", "config", "load-images", "show")
+    commands = ("start", "stop", "status", "env", "kubeconfig", "config", "load-images", "show", "restart-kubelet")
     if not argv or argv[0] not in commands:
         raise SystemExit(f"usage: tools/local-cluster/cluster.sh {'|'.join(commands)}")
     settings = Settings.from_env()
@@ -275,6 +275,12 @@ def main(argv: list[str]) -> None:
         if layout is None:
             raise NodeError("the cluster is not started: run tools/local-cluster/cluster.sh start")
         node.load_images(layout, [Path(a) for a in argv[1:]])
+    elif command == "restart-kubelet":
+        layout = existing(settings.state, settings.port)
+        if layout is None:
+            raise NodeError("the cluster is not started: run tools/local-cluster/cluster.sh start")
+        with daemons.machine_lock():
+            node.restart_kubelet(layout, settings.timeout)
     elif command == "show":
         layout = existing(settings.state, settings.port)
         if layout is None:

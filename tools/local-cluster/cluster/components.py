@@ -81,10 +81,18 @@ def kube_proxy(layout: Layout, kubeconfig: Path) -> None:
     daemons.start(layout, "kube-proxy", ["kube-proxy", f"--config={config}", "--v=1"])
 
 
+def _healthz(layout: Layout, port: int) -> str:
+    """The HTTP status of a node daemon's /healthz on loopback in the node's namespace."""
+    return daemons.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
+                        f"http://127.0.0.1:{port}/healthz"], netns=layout.netns, check=False, timeout=10).stdout.strip()
+
+
 def kube_proxy_healthy(layout: Layout) -> bool:
-    proc = daemons.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
-                        "http://127.0.0.1:10256/healthz"], netns=layout.netns, check=False, timeout=10)
-    return proc.stdout.strip() in ("200", "503")  # 503 until it has synced once with Services present
+    return _healthz(layout, 10256) in ("200", "503")  # 503 until it has synced once with Services present
+
+
+def kubelet_healthy(layout: Layout) -> bool:
+    return _healthz(layout, 10248) == "200"
 
 
 def kube_router(layout: Layout, kubeconfig: Path) -> None:

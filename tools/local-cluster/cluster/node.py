@@ -17,7 +17,8 @@ from components import INGRESS_CLASS
 from daemons import say
 from layout import NODE_NAME, Layout
 
-__all__ = ["INGRESS_CLASS", "DAEMONS", "certificates", "start_runtime", "start", "daemon_names", "load_images"]
+__all__ = ["INGRESS_CLASS", "DAEMONS", "certificates", "start_runtime", "start", "daemon_names", "load_images",
+           "restart_kubelet"]
 
 # Stopped in this order: nothing may restart a container once the kubelet is gone.
 DAEMONS = ["traefik", "kubelet", "kube-router", "kube-proxy"]
@@ -75,13 +76,28 @@ def start_runtime(layout: Layout, registries: dict[str, Path]) -> None:
     have = runtime.images(layout)
     runtime.ensure_static_image(layout, runtime.pause_image(), _binary("pause"), ["/pause"], user="65535:65535", have=have)
     configs = kubeconfigs(layout)
-    components.kubelet(layout, configs["kubelet-client"], layout.pki / "ca.crt",
-                       (layout.pki / "kubelet-serving.crt", layout.pki / "kubelet-serving.key"))
+    _kubelet(layout, configs)
     components.kube_proxy(layout, configs["kube-proxy"])
     components.kube_router(layout, configs["kube-router"])
     for address, storage in registries.items():
         components.registry_view(layout, address, storage)
     addon_images(layout, have)  # while the kubelet registers the node
+
+
+def _kubelet(layout: Layout, configs: dict[str, Path]) -> None:
+    components.kubelet(layout, configs["kubelet-client"], layout.pki / "ca.crt",
+                       (layout.pki / "kubelet-serving.crt", layout.pki / "kubelet-serving.key"))
+
+
+def restart_kubelet(layout: Layout, timeout: int) -> None:
+    """Stop the kubelet and start it again (an upgrade, a crash and its restart): the running
+    containers are containerd's and keep running; the kubelet takes them up again."""
+    started = time.monotonic()
+    daemons.stop(layout, "kubelet")
+    _kubelet(layout, kubeconfigs(layout))
+    daemons.wait_for("the restarted kubelet did not answer /healthz", lambda: components.kubelet_healthy(layout),
+                     timeout, layout.logs / "kubelet.log")
+    say(f"kubelet restarted: healthy {time.monotonic() - started:.1f}s after its stop began")
 
 
 def start(layout: Layout, registries: dict[str, Path], ingress: tuple[str, str], ingress_admin: int, timeout: int,
