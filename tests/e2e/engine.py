@@ -188,6 +188,11 @@ class LocalCluster(Started):
     def start(self) -> None:
         run(["bash", str(CLUSTER_SCRIPT), "start"], env=self._script_env(), timeout=600)
 
+    def restart_kubelet(self) -> str:
+        """`cluster.sh restart-kubelet`: what it said."""
+        done = run(["bash", str(CLUSTER_SCRIPT), "restart-kubelet"], env=self._script_env(), timeout=300)
+        return done.stdout + done.stderr
+
     def stop(self) -> None:
         run(["bash", str(CLUSTER_SCRIPT), "stop"], env=self._script_env(), check=False, timeout=300)
 
