@@ -14,6 +14,9 @@ prebuilt from components/build_specs.py (the toolchain has no docker provider):
   Ready and both Jobs complete);
 - the resident memory of the whole cluster with the dev stack running: every process of the
   control plane and the node, the containerd shims, and the pods (their memory cgroup);
+- each app pod (backend, worker, frontend) deleted: until it is gone (the preStop pause, then the
+  image's stop signal until the process exits) and until its replacement is Ready (scheduling,
+  the container's start, the probes at their periods);
 - a no-op `pulumi up --yes` (with its preview, as `make up` runs it) and a no-op preview;
 - a one-image update: a backend code change, the build timed on its own, then `pulumi up --yes`
   (until the new backend and worker pods are Ready and the Jobs have run again);
@@ -37,6 +40,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +60,12 @@ MEASURES = [  # key, what
     ("cluster_start", "`make cluster-local`: control plane and node from nothing to Ready, add-ons serving"),
     ("preview_empty", "`make preview` of dev from empty (state and cluster empty)"),
     ("up_empty", "`make up` of dev from empty (image builds from a warm cache included)"),
+    ("pod_stop_backend", "a backend pod deleted, until it is gone (its 5 s preStop pause, then SIGTERM to exit)"),
+    ("pod_ready_backend", "... its replacement Ready (from the deletion; probes at their periods)"),
+    ("pod_stop_worker", "a worker pod deleted, until it is gone (preStop 5 s, SIGTERM: warm shutdown)"),
+    ("pod_ready_worker", "... its replacement Ready (`celery inspect ping`)"),
+    ("pod_stop_frontend", "a frontend pod deleted, until it is gone (preStop 5 s, SIGQUIT: nginx drains)"),
+    ("pod_ready_frontend", "... its replacement Ready"),
     ("noop_preview", "no-op `pulumi preview`"),
     ("noop_up", "no-op `pulumi up --yes` (with its preview)"),
     ("noop_up_once", "no-op `pulumi up --yes --skip-preview` (the program runs once)"),
@@ -107,6 +117,34 @@ def cluster_memory_mib(cluster: engine.LocalCluster) -> float:
     return (rss + pods) / 2**20
 
 
+def pod_replaced(cluster: engine.LocalCluster, name: str) -> tuple[float, float]:
+    """Delete `name`'s pod: seconds until it is gone, and until a new one is Ready (polled every 0.2 s)."""
+    def pods() -> list[dict]:
+        items = cluster.get("pods", namespace=engine.DEV_NAMESPACE)["items"]
+        return [p for p in items if p["metadata"]["labels"].get("app.kubernetes.io/name") == name]
+
+    (old,) = [p["metadata"]["name"] for p in pods()]
+    started = time.monotonic()
+    deleting = subprocess.Popen(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "delete", "pod", old, "-n",
+                                 engine.DEV_NAMESPACE, "--wait=true"], env=cluster.env, stdout=subprocess.DEVNULL)
+    gone = ready = None
+    try:
+        while gone is None or ready is None:
+            if gone is None and deleting.poll() is not None:
+                gone = time.monotonic() - started
+            if ready is None and any(p["metadata"]["name"] != old and {c["type"]: c["status"] for c in
+                                     p["status"].get("conditions") or []}.get("Ready") == "True" for p in pods()):
+                ready = time.monotonic() - started
+            if time.monotonic() - started > 300:
+                raise RuntimeError(f"{name}: pod not replaced within 300 s")
+            time.sleep(0.2)
+    finally:
+        if deleting.poll() is None:
+            deleting.kill()
+        deleting.wait()
+    return gone, ready
+
+
 def one_run(env_base: dict[str, str], root: Path, number: int) -> dict[str, float]:
     figures: dict[str, float] = {}
     cluster = engine.LocalCluster(state=root / f"run-{number}" / "cluster", port=free_port_block(4), env=env_base,
@@ -132,6 +170,9 @@ def on_cluster(cluster: engine.LocalCluster, root: Path, number: int) -> dict[st
     figures["preview_empty"] = timed(["make", "--no-print-directory", "preview"], env, project)
     figures["up_empty"] = timed(["make", "--no-print-directory", "up"], env, project)
     figures["memory_mib"] = cluster_memory_mib(cluster)
+    log(f"run {number}: each app pod deleted and replaced")
+    for name in ("backend", "worker", "frontend"):
+        figures[f"pod_stop_{name}"], figures[f"pod_ready_{name}"] = pod_replaced(cluster, name)
 
     raw = engine.stack_env(env, project)
     raw["MBH_BASE_IMAGES"] = engine.run([str(project / ".venv" / "bin" / "python"), "tools/standins/forge_bases.py", "--json"],

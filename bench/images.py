@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Benchmark the app images: build times, sizes, start/stop times -> bench/images.md.
+"""Benchmark the app images: build times and sizes -> bench/images.md.
 
-    python -m bench.images [--runs 5] [--start-runs 5] [--out bench/images.md]
+    python -m bench.images [--runs 5] [--out bench/images.md]
 
 What it measures, on the local Docker engine and registry (tools/machine/docker-engine.sh) with
 the offline stand-in bases (tools/standins/forge_bases.py):
@@ -16,11 +16,10 @@ the offline stand-in bases (tools/standins/forge_bases.py):
   otherwise the script stops: the figure would not mean what it says;
 - sizes from the engine (uncompressed) and from the registry manifests (compressed, as
   pushed), the part above the base image, the worker's bytes not shared with the backend,
-  production vs development;
-- start-to-ready and stop-signal-to-exit of the backend API, the worker and the frontend,
-  run with tests/images/kubelet.py from the dev stack's synthesized Deployments (probes,
-  security context, limits, preStop and grace period as deployed) against real
-  PostgreSQL and Redis on loopback (tests/support/services.py).
+  production vs development.
+
+The pods' start-to-ready and stop times are measured on the real node, where they run
+(`make bench-e2e`: bench/e2e.md).
 
 Every build goes through scripts/build_images.py from components/build_specs.py: the
 context, Dockerfile, target and build args are the spec's, nothing is repeated here.
@@ -36,7 +35,6 @@ another (e.g. `test_worker_target_adds_no_layers` then fails).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -44,7 +42,6 @@ import re
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +51,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 for _path in (REPO_ROOT, REPO_ROOT / "scripts", REPO_ROOT / "tools" / "standins"):
@@ -64,14 +60,12 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts", REPO_ROOT / "tools" / "standins"
 import build_images
 import docker_client
 import forge_bases
-import yaml
-from docker_client import DOCKER, docker, docker_env, image_inspect
+from docker_client import docker, image_inspect
 
 from components.build_specs import IMAGE_BUILDS, ImageBuildSpec
 
 VERSION = "0.0.0-bench"
 MB = 1_000_000  # decimal megabytes, as the docker CLI prints them
-STACK = "dev"
 
 # Budgets from issue 4 (README "Image benchmarks" states them too).
 REBUILD_MAX_RATIO = 0.15  # rebuild time / cold build time
@@ -89,11 +83,6 @@ CODE_CHANGE: Mapping[str, tuple[str, str]] = {
 # Not part of any build context (.dockerignore), and large: not copied for the rebuild.
 COPY_IGNORE = shutil.ignore_patterns("node_modules", "dist", "__pycache__", ".vite", "coverage")
 
-# Which env var moves each image's listen port (all containers share the host network, so
-# the benchmark gives each a free loopback port instead of 8000/8080).
-PORT_ENV = {"backend": "PORT", "frontend": "NGINX_LISTEN"}
-# The dev stack's workloads, by Deployment name, and the image each one runs.
-WORKLOADS = {"backend": "backend", "worker": "backend", "frontend": "frontend"}
 
 
 def log(msg: str) -> None:
@@ -378,135 +367,6 @@ def build_final(standins: Mapping[str, str]) -> dict[str, build_images.Built]:
 
 
 # ---------------------------------------------------------------------------
-# Start-to-ready and stop times, with the dev stack's pod specs
-# ---------------------------------------------------------------------------
-
-
-def synth_manifests(stack: str = STACK) -> list[dict]:
-    with tempfile.TemporaryDirectory(prefix="mbh-bench-synth-") as tmp:
-        subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "synth.py"), "--stack", stack, "--out", tmp],
-                       cwd=REPO_ROOT, check=True, capture_output=True, text=True)
-        docs = []
-        for path in sorted(Path(tmp).glob("*.yaml")):
-            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
-        return docs
-
-
-@dataclass
-class RunTimes:
-    docker_run: Series = field(default_factory=Series)
-    ready: Series = field(default_factory=Series)
-    stop: Series = field(default_factory=Series)
-    signal: str = ""
-    exit_codes: list[int] = field(default_factory=list)
-    killed: int = 0
-    prestop: float = 0.0
-    grace: float = 0.0
-
-
-def bench_runtime(built: Mapping[str, build_images.Built], runs: int) -> tuple[dict[str, RunTimes], list[str]]:
-    sys.path.insert(0, str(REPO_ROOT))
-    from tests.images import kubelet
-    from tests.support.services import PostgresServer, RedisServer
-
-    docs = synth_manifests()
-    deployments = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Deployment"}
-    config_maps = {d["metadata"]["name"]: dict(d.get("data") or {}) for d in docs if d.get("kind") == "ConfigMap"}
-    secret_keys = {d["metadata"]["name"]: sorted(d.get("stringData") or d.get("data") or {})
-                   for d in docs if d.get("kind") == "Secret"}
-    missing = sorted(set(WORKLOADS) - set(deployments))
-    if missing:
-        raise SystemExit(f"bench-images: the {STACK} stack has no Deployment {missing}")
-
-    notes: list[str] = []
-    results = {name: RunTimes() for name in WORKLOADS}
-    pg = PostgresServer()
-    redis = RedisServer(password=secrets.token_urlsafe(18))
-    try:
-        pg.start()
-        redis.start()
-        values = {
-            "DATABASE_URL": pg.create_database(password=secrets.token_urlsafe(18)),
-            "REDIS_URL": redis.url(),
-            "SECRET_KEY": secrets.token_hex(32),
-        }
-        secret_data = {}
-        for name, keys in secret_keys.items():
-            unknown = [k for k in keys if k not in values]
-            if not unknown:
-                secret_data[name] = {k: values[k] for k in keys}
-        # Schema first, as the release's migrate Job does (readiness itself needs no table).
-        # (the values travel in the docker client's environment, never in argv)
-        migrate = subprocess.run(
-            [DOCKER, "run", "--rm", "--network", "host", "--read-only", "--tmpfs", "/tmp",
-             "--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-             *[a for k in values for a in ("--env", k)], "--env", "LOG_LEVEL=INFO", "--env", "ENVIRONMENT=test",
-             built["backend"].ref, "python", "-m", "mbhealth", "migrate"],
-            env=docker_env(values), capture_output=True, text=True, check=False)
-        if migrate.returncode != 0:
-            raise SystemExit(f"bench-images: migrate failed: {migrate.stderr[-2000:]}")
-
-        for run in range(1, runs + 1):
-            ports = {name: kubelet.free_port() for name in PORT_ENV}
-            maps = copy.deepcopy(config_maps)
-            for data in maps.values():
-                if "BACKEND_URL" in data:  # the cluster DNS name -> the backend on loopback
-                    data["BACKEND_URL"] = f"http://127.0.0.1:{ports['backend']}"
-            started: list[tuple[str, Any]] = []
-            try:
-                for workload, image in WORKLOADS.items():
-                    pod = copy.deepcopy(deployments[workload]["spec"]["template"]["spec"])
-                    container = pod["containers"][0]
-                    if container.get("ports"):
-                        container["ports"][0]["containerPort"] = ports[image]
-                        container.setdefault("env", []).append({"name": PORT_ENV[image], "value": str(ports[image])})
-                    c = kubelet.Container(container, pod_spec=pod, image=built[image].ref, config_maps=maps,
-                                          secrets=secret_data, name_prefix="mbh-bench")
-                    t0 = time.monotonic()
-                    c.start()
-                    started.append((workload, c))
-                    results[workload].docker_run.add(c.started_at - t0)
-                    results[workload].ready.add(c.wait_ready(poll=0.1))
-                # Sanity: the whole chain answers (nginx /api proxy -> API -> PostgreSQL + Redis).
-                status = _http_status(f"http://127.0.0.1:{ports['frontend']}/api/v1/health/ready")
-                if status != 200:
-                    raise SystemExit(f"bench-images: /api/v1/health/ready through the frontend answered {status}")
-                for workload, c in reversed(started):
-                    term = c.terminate()
-                    r = results[workload]
-                    r.stop.add(term.signal_to_exit_seconds)
-                    r.signal, r.prestop, r.grace = term.signal, term.prestop_seconds, term.grace_seconds
-                    r.exit_codes.append(term.exit_code)
-                    r.killed += int(term.killed)
-            finally:
-                for _, c in started:
-                    c.remove()
-            log(f"run {run}/{runs}: ready " + ", ".join(
-                f"{w} {results[w].ready.values[-1]:.2f}s" for w in WORKLOADS) + "; stop " + ", ".join(
-                f"{w} {results[w].stop.values[-1]:.2f}s" for w in WORKLOADS))
-    finally:
-        redis.cleanup()
-        pg.cleanup()
-    notes.append(
-        f"Pod specs: the `{STACK}` stack's synthesized Deployments (`scripts/synth.py`), run by "
-        "`tests/images/kubelet.py`: same command, env (ConfigMap + a Secret with real PostgreSQL/Redis "
-        "URLs and a generated key), uid/gid 10001, read-only root, tmpfs `/tmp`, capabilities dropped, "
-        "no-new-privileges, CPU/memory limits, probes, preStop and grace period. Changed for a shared "
-        "host network only: each listen port is a free loopback port (`PORT`, `NGINX_LISTEN`) and the "
-        "frontend's `BACKEND_URL` points at the backend container on loopback.")
-    return results, notes
-
-
-def _http_status(url: str) -> int:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=5) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
@@ -523,8 +383,8 @@ def other_containers() -> int:
 
 
 def report(
-    *, runs: int, start_runs: int, builds: dict[str, BuildTimes], sizes: dict[str, ImageSize],
-    worker: Unshared, runtime: dict[str, RunTimes], runtime_notes: list[str], standins: Mapping[str, str],
+    *, runs: int, builds: dict[str, BuildTimes], sizes: dict[str, ImageSize],
+    worker: Unshared, standins: Mapping[str, str],
     base_sizes: Mapping[str, tuple[str, int]], seconds: float, load: tuple[str, str], busy: tuple[int, int],
 ) -> tuple[str, list[tuple[str, str, str, bool]]]:
     lines: list[str] = []
@@ -620,26 +480,6 @@ def report(
         add(f"| {name} `{variant}` (`{spec.target}`) | {mb(v.total)} | {mb(d.total)} | {savings[key]:.1%} | "
             f"{mb(v.compressed_total)} | {mb(d.compressed_total)} | {1 - v.compressed_total / d.compressed_total:.1%} |")
     if savings:
-        add("")
-
-    # -- runtime
-    add(f"## Start-to-ready and stop times ({start_runs} runs each, seconds)")
-    add("")
-    add("Ready: from the container's start (`docker run` returned) until its readiness probe passed "
-        "(startup probe first where the spec has one), probed every 0.1 s instead of `periodSeconds` to "
-        "time it precisely (an exec probe takes as long as it takes). Stop: from the stop signal to the "
-        "exit, after the spec's preStop pause, which is not counted.")
-    add("")
-    add("| workload | `docker run` | start-to-ready | stop signal | signal-to-exit | exit codes | preStop (not counted) | grace period |")
-    add("|---|---|---|---|---|---|---|---|")
-    for workload, r in runtime.items():
-        codes = ", ".join(str(c) for c in sorted(set(r.exit_codes)))
-        killed = f" ({r.killed} SIGKILLed)" if r.killed else ""
-        add(f"| {workload} | {r.docker_run.cell()} | {r.ready.cell()} | {r.signal} | {r.stop.cell()} | "
-            f"{codes}{killed} | {r.prestop:.1f} | {r.grace:.0f} |")
-    add("")
-    for note in runtime_notes:
-        add(note)
         add("")
 
     # -- budgets
@@ -757,11 +597,10 @@ def explanations(builds: dict[str, BuildTimes], sizes: dict[str, ImageSize], rat
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="cold/rebuild pairs per image (default %(default)s)")
-    parser.add_argument("--start-runs", type=int, default=5, help="start/stop runs per workload (default %(default)s)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "images.md")
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.start_runs < 1:
-        parser.error("--runs and --start-runs must be at least 1")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     problem = docker_client.engine_problem() or docker_client.registry_problem()
     if problem:
         print(f"bench-images: {problem}", file=sys.stderr)
@@ -785,12 +624,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     built = build_final(standins)
     sizes = {key: image_size(b) for key, b in built.items()}
     worker = unshared(sizes["backend:worker"], sizes["backend"])
-    log(f"start/stop: {args.start_runs} runs")
-    runtime, runtime_notes = bench_runtime(built, args.start_runs)
 
     text, budgets = report(
-        runs=args.runs, start_runs=args.start_runs, builds=builds, sizes=sizes, worker=worker, runtime=runtime,
-        runtime_notes=runtime_notes, standins=standins, base_sizes=base_sizes,
+        runs=args.runs, builds=builds, sizes=sizes, worker=worker, standins=standins, base_sizes=base_sizes,
         seconds=time.monotonic() - started,
         load=(load_start, f"{os.getloadavg()[0]:.2f}"), busy=(busy_start, other_containers()),
     )
