@@ -138,11 +138,11 @@ policy-venv: ## The policy pack's virtualenv (policy/venv) for `--policy-pack po
 preview-policy: stack-file venv policy-venv ## pulumi preview --diff of STACK with the policy pack
 	bash scripts/stack.sh preview --policy-pack policy
 
-bench-images: venv ## Benchmark image builds, sizes, start/stop times (Docker engine + registry) -> bench/images.md
+bench-images: venv ## Benchmark image builds and sizes (Docker engine + registry) -> bench/images.md
 	$(PY) -m bench.images
 
 bench-e2e: venv ## The real engine on a fresh local cluster (real node): cluster start/stop, memory, preview, up, no-op, one-image update, destroy vs kubectl apply -> bench/e2e.md
 	$(PY) -m bench.e2e $(if $(COLD_CACHE),--cold-cache $(COLD_CACHE))
 
-bench-reliability: venv ## A release rolling under load, workers stopped with tasks in flight (Docker engine + registry) -> bench/reliability.md
+bench-reliability: venv ## Faults under load on a fresh local cluster (real node): a rolling release, a backend pod, the kubelet, PostgreSQL and Redis -> bench/reliability.md
 	$(PY) -m bench.reliability

@@ -217,3 +217,62 @@ def test_each_app_pod_stops_on_its_signal_well_inside_its_grace_period(deployed:
         took = time.monotonic() - started
         assert 5 <= took < grace - 5, f"{name}: deleting a pod took {took:.1f} s (preStop 5 s, grace {grace} s)"
         deployed.cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", NAMESPACE, "--timeout=180s")
+
+
+def test_the_backend_gets_its_config_and_secrets_as_the_stack_says_and_logs_no_secret(deployed: Deployed) -> None:
+    """The environment of the running API is its ConfigMap's data plus its Secret's keys (envFrom):
+    nothing literal in the pod spec, and the secret key's value is in no log line."""
+    cluster = deployed.cluster
+    backend = deployed.get("deployment", "backend")["spec"]["template"]["spec"]["containers"][0]
+    assert not [e for e in backend.get("env") or [] if "value" in e], "literal env values in the pod spec"
+    (config_map,) = [s["configMapRef"]["name"] for s in backend["envFrom"] if "configMapRef" in s]
+    (secret,) = [s["secretRef"]["name"] for s in backend["envFrom"] if "secretRef" in s]
+    data = cluster.get("configmap", config_map, namespace=NAMESPACE)["data"]
+    keys = set(cluster.get("secret", secret, namespace=NAMESPACE)["data"])
+    assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} <= keys and "LOG_LEVEL" in data
+    (pod, *_) = [p["metadata"]["name"] for p in deployed.pods("backend")]
+    seen = json.loads(cluster.kubectl("exec", "-n", NAMESPACE, pod, "--", "python", "-c",
+                                      "import json, os; print(json.dumps(dict(os.environ)))").stdout)
+    assert {k: seen.get(k) for k in data} == data
+    assert keys <= set(seen)
+    for name in ("backend", "worker"):
+        for p in deployed.pods(name):
+            logs = cluster.kubectl("logs", "-n", NAMESPACE, p["metadata"]["name"], "--all-containers").stdout
+            assert seen["SECRET_KEY"] not in logs, f"{name}: the secret key is in its log"
+
+
+def test_the_web_answers_through_the_ingress_with_its_headers_and_spa_routes(deployed: Deployed) -> None:
+    """The frontend's nginx as a browser meets it: a deep link gets the app shell, a missing asset
+    404, every answer the security headers; /api reaches the API."""
+    status, page, headers = _http(deployed, "GET", "/tasks/deep/link")
+    assert status == 200 and '<div id="root">' in page.get("text", ""), (status, page)
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert _http(deployed, "GET", "/assets/missing-0000.js")[0] == 404
+    status, body, _ = _http(deployed, "GET", "/api/v1/health/ready")
+    assert status == 200 and body["status"] == "ready", body
+
+
+def test_the_distroless_backend_runs_hardened_with_nothing_to_exec_into(deployed: Deployed) -> None:
+    """`backendVariant: distroless` on the same stack: the backend and worker roll to the shell-less
+    image, run hardened, serve and run tasks; `kubectl exec` finds no shell, package manager or
+    coreutils. Then back to slim."""
+    before = deployed.images()["backend"]
+    engine.set_stack_value(deployed.project, "dev", "backendVariant", "distroless")
+    try:
+        deployed.up()
+        assert deployed.images()["backend"] != before, "the distroless variant is another image"
+        (pod, *_) = [p["metadata"]["name"] for p in deployed.pods("backend")]
+        for tool in ("sh", "bash", "apt-get", "pip", "ls"):
+            tried = deployed.cluster.kubectl("exec", "-n", NAMESPACE, pod, "--", tool, "--version", check=False)
+            assert tried.returncode != 0 and "executable file not found" in tried.stdout + tried.stderr, (tool, tried)
+        for name in ("backend", "worker"):
+            for p in deployed.pods(name):
+                seen = deployed.cluster.kubectl("exec", "-n", NAMESPACE, p["metadata"]["name"], "--",
+                                                *INSIDE["python"]).stdout.split()
+                assert seen[:2] == ["10001", "10001"] and int(seen[2], 16) == 0 and seen[5:7] == ["False", "True"], seen
+        assert _task(deployed, 7, timeout=120)["result"]["sum"] == 28
+    finally:
+        engine.set_stack_value(deployed.project, "dev", "backendVariant", "slim")
+        deployed.up()
+    assert deployed.images()["backend"] == before

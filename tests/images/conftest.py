@@ -21,11 +21,10 @@ for _path in (REPO_ROOT, REPO_ROOT / "scripts", REPO_ROOT / "tools" / "standins"
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import build_images
 import docker_client
 import forge_bases
 
-from tests.images.harness import PROBE_APP, ImageBuilder
+from tests.images.harness import ImageBuilder
 
 REQUIRE_DOCKER = os.environ.get("MBH_REQUIRE_DOCKER") == "1"
 
@@ -116,18 +115,3 @@ def standins(docker_engine: None) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def images(standins: dict[str, str]) -> ImageBuilder:
     return ImageBuilder(standins)
-
-
-@pytest.fixture(scope="session")
-def probe_app(images: ImageBuilder) -> build_images.Built:
-    """The fixture image (production target), built from PROBE_APP and pushed."""
-    return images.get(PROBE_APP.name, spec=PROBE_APP)
-
-
-@pytest.fixture
-def kubelet_containers():
-    """Containers started through kubelet.py in a test; removed at its end."""
-    started = []
-    yield started
-    for container in started:
-        container.remove()

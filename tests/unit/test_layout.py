@@ -159,7 +159,7 @@ def test_the_check_reads_the_whole_product() -> None:
         assert expected in scanned
     assert not any(_in_machinery(REPO_ROOT / p) for p in scanned)
     # The flat names that only the machinery's sys.path makes importable are known to the check.
-    assert {"forge_bases", "harness", "kubelet", "services"} <= MACHINERY_NAMES
+    assert {"forge_bases", "harness", "engine", "services"} <= MACHINERY_NAMES
 
 
 @pytest.mark.parametrize("source", [
@@ -171,8 +171,8 @@ def test_the_check_reads_the_whole_product() -> None:
     "from tools.standins import forge_bases",
     "import forge_bases",
     "from forge_bases import forge",
-    "import importlib\nimportlib.import_module('tests.images.kubelet')",
-    "def later():\n    from tests.images import rollout",
+    "import importlib\nimportlib.import_module('tests.e2e.reliability')",
+    "def later():\n    from tests.e2e import engine",
     "from ..tests.images import harness",
 ])
 def test_the_check_refuses_an_import_of_the_machinery(source: str) -> None:

@@ -1,7 +1,7 @@
 """Static checks of the backend's `production-distroless` target (no engine needed).
 
-The real-engine suite (tests/images/test_conformance.py, variant `distroless`) builds it on
-a shell-less stand-in and runs the synthesized pods on it; these pin what a reader checks by eye.
+The e2e suite (tests/e2e/test_pods.py, `backendVariant: distroless`) builds it on a shell-less
+stand-in and runs the stack's pods on it on the real node; these pin what a reader checks by eye.
 """
 
 from __future__ import annotations
