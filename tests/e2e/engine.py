@@ -400,9 +400,12 @@ MANIFEST_TYPES = (
 )
 
 
-def set_stack_value(project: Path, stack: str, key: str, value: Any) -> None:
+_UNSET = object()
+
+
+def set_stack_value(project: Path, stack: str, key: str, value: Any = _UNSET) -> None:
     """Set `mbhealth:<key>` (a dotted path into objects) in the project copy's tracked stack file,
-    as a developer edits it."""
+    as a developer edits it; with no value, remove the key."""
     import yaml
 
     path = project / f"Pulumi.{stack}.yaml"
@@ -410,13 +413,15 @@ def set_stack_value(project: Path, stack: str, key: str, value: Any) -> None:
     node = document.setdefault("config", {})
     parts = key.split(".")
     top = f"mbhealth:{parts[0]}"
-    if len(parts) == 1:
-        node[top] = value
-    else:
+    if len(parts) > 1:
         node = node.setdefault(top, {})
         for part in parts[1:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = value
+    leaf = parts[-1] if len(parts) > 1 else top
+    if value is _UNSET:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 

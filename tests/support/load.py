@@ -59,6 +59,7 @@ class Load:
         self._lock = threading.Lock()
         self.started_at = 0.0
         self.done = threading.Event()
+        self._stopped = threading.Event()
 
     def _request(self, kind: str, at: float, n: int) -> None:
         if kind == "submit":
@@ -94,7 +95,8 @@ class Load:
         self.started_at = start = time.monotonic()
         futures = []
         i = 0
-        while i < int(self.rate * self.duration) or (self.until is not None and not self.until.is_set()):
+        while not self._stopped.is_set() and (
+                i < int(self.rate * self.duration) or (self.until is not None and not self.until.is_set())):
             at = i / self.rate
             i += 1
             time.sleep(max(0.0, start + at - time.monotonic()))
@@ -108,6 +110,11 @@ class Load:
     def start(self) -> Load:
         self._thread.start()
         return self
+
+    def stop(self, timeout: float = REQUEST_TIMEOUT + 60) -> None:
+        """End the load now (what is in flight completes) and wait for it."""
+        self._stopped.set()
+        self.wait(timeout)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at if self.started_at else 0.0
