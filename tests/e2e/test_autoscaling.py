@@ -9,7 +9,6 @@ import time
 from urllib.parse import urlsplit
 
 from tests.e2e import engine
-from tests.e2e.engine import DEV_NAMESPACE as NAMESPACE
 from tests.e2e.engine import Deployed
 from tests.support.load import Load
 
