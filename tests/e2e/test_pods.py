@@ -105,11 +105,10 @@ def test_every_app_pod_runs_as_the_secure_defaults_say_as_the_node_enforces_them
     """README "Secure defaults": uid/gid 10001, no capability, no privilege escalation, seccomp
     RuntimeDefault, a read-only root with a writable /tmp, no service account token."""
     for name, shell in (("backend", "python"), ("worker", "python"), ("frontend", "sh")):
-        pods = deployed.pods(name)
-        assert pods, f"no {name} pod"
+        pods = _ready_pods(deployed, name)
+        assert pods, f"no {name} pod Ready"
         for pod in pods:
-            seen = deployed.cluster.kubectl("exec", "-n", NAMESPACE, pod["metadata"]["name"], "--",
-                                            *INSIDE[shell]).stdout.split()
+            seen = deployed.cluster.kubectl("exec", "-n", NAMESPACE, pod, "--", *INSIDE[shell]).stdout.split()
             uid, gid, caps, no_new_privs, seccomp, root_writable, tmp_writable, token = seen
             assert (uid, gid) == ("10001", "10001"), (name, seen)
             assert int(caps, 16) == 0, f"{name}: effective capabilities {caps}"
@@ -152,8 +151,8 @@ def _task(deployed: Deployed, n: int, timeout: float = 90) -> dict:
 
 
 def _restarts(deployed: Deployed, *names: str) -> dict[str, int]:
-    return {pod["metadata"]["name"]: sum(c["restartCount"] for c in pod["status"]["containerStatuses"])
-            for name in names for pod in deployed.pods(name)}
+    """Every Ready pod of `names` with its containers' restarts."""
+    return {pod: restarts for name in names for pod, restarts in _ready_pods(deployed, name).items()}
 
 
 def test_a_redis_outage_degrades_the_api_restarts_nothing_and_recovers(deployed: Deployed) -> None:
@@ -209,11 +208,10 @@ def test_each_app_pod_stops_on_its_signal_well_inside_its_grace_period(deployed:
     the process exits by itself: the deletion completes long before the grace period, where the
     kubelet would SIGKILL a process that ignored its signal. The ReplicaSet's new pod becomes Ready."""
     for name in ("backend", "worker", "frontend"):
-        (pod, *_) = deployed.pods(name)
-        grace = pod["spec"]["terminationGracePeriodSeconds"]
+        (pod, *_) = _ready_pods(deployed, name)
+        grace = deployed.get("pod", pod)["spec"]["terminationGracePeriodSeconds"]
         started = time.monotonic()
-        deployed.cluster.kubectl("delete", "pod", pod["metadata"]["name"], "-n", NAMESPACE, "--wait=true",
-                                 timeout=grace + 60)
+        deployed.cluster.kubectl("delete", "pod", pod, "-n", NAMESPACE, "--wait=true", timeout=grace + 60)
         took = time.monotonic() - started
         assert 5 <= took < grace - 5, f"{name}: deleting a pod took {took:.1f} s (preStop 5 s, grace {grace} s)"
         deployed.cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", NAMESPACE, "--timeout=180s")
@@ -230,14 +228,14 @@ def test_the_backend_gets_its_config_and_secrets_as_the_stack_says_and_logs_no_s
     data = cluster.get("configmap", config_map, namespace=NAMESPACE)["data"]
     keys = set(cluster.get("secret", secret, namespace=NAMESPACE)["data"])
     assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} <= keys and "LOG_LEVEL" in data
-    (pod, *_) = [p["metadata"]["name"] for p in deployed.pods("backend")]
+    (pod, *_) = _ready_pods(deployed, "backend")
     seen = json.loads(cluster.kubectl("exec", "-n", NAMESPACE, pod, "--", "python", "-c",
                                       "import json, os; print(json.dumps(dict(os.environ)))").stdout)
     assert {k: seen.get(k) for k in data} == data
     assert keys <= set(seen)
     for name in ("backend", "worker"):
-        for p in deployed.pods(name):
-            logs = cluster.kubectl("logs", "-n", NAMESPACE, p["metadata"]["name"], "--all-containers").stdout
+        for p in _ready_pods(deployed, name):
+            logs = cluster.kubectl("logs", "-n", NAMESPACE, p, "--all-containers").stdout
             assert seen["SECRET_KEY"] not in logs, f"{name}: the secret key is in its log"
 
 
@@ -262,14 +260,13 @@ def test_the_distroless_backend_runs_hardened_with_nothing_to_exec_into(deployed
     try:
         deployed.up()
         assert deployed.images()["backend"] != before, "the distroless variant is another image"
-        (pod, *_) = [p["metadata"]["name"] for p in deployed.pods("backend")]
+        (pod, *_) = _ready_pods(deployed, "backend")
         for tool in ("sh", "bash", "apt-get", "pip", "ls"):
             tried = deployed.cluster.kubectl("exec", "-n", NAMESPACE, pod, "--", tool, "--version", check=False)
             assert tried.returncode != 0 and "executable file not found" in tried.stdout + tried.stderr, (tool, tried)
         for name in ("backend", "worker"):
-            for p in deployed.pods(name):
-                seen = deployed.cluster.kubectl("exec", "-n", NAMESPACE, p["metadata"]["name"], "--",
-                                                *INSIDE["python"]).stdout.split()
+            for p in _ready_pods(deployed, name):
+                seen = deployed.cluster.kubectl("exec", "-n", NAMESPACE, p, "--", *INSIDE["python"]).stdout.split()
                 assert seen[:2] == ["10001", "10001"] and int(seen[2], 16) == 0 and seen[5:7] == ["False", "True"], seen
         assert _task(deployed, 7, timeout=120)["result"]["sum"] == 28
     finally:
