@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import yaml
+
 from scripts.ci import comments
 from scripts.ci.credentials import kube_env
 from scripts.ci.github import Job, JobFailed
 from scripts.ci.stack import PROJECT, Stack, registry_server
-from scripts.ci.tools import REPO_ROOT
 
 KIND = "pulumi-preview"
 KEY = f"{PROJECT}:"
@@ -79,14 +80,16 @@ def main(job: Job, name: str) -> int:
     stack.select(create=False)
     deployed = stack.last_deployed_file() or {}
     dev_images = Stack.of(job, "dev").images() if name == "prod" else None
-    import yaml
-
-    checkout = yaml.safe_load(stack.file.read_text()) or {}
-    stack.file.write_text(yaml.safe_dump(as_deployed(name, checkout, deployed, dev_images), sort_keys=False))
-    note = (f"As `deploy.yml` would run it: imageTag `{(deployed.get('config') or {}).get(KEY + 'imageTag', '(the stack file)')}`"
-            + (", promoting dev's current release" if dev_images else "") + ".")
-    proc = stack.script("preview", "--policy-pack", str(REPO_ROOT / "policy"), "--non-interactive")
-    publish(job, name, render(name, proc.stdout, proc.returncode, note))
+    checkout = stack.file.read_text()
+    tag = (deployed.get("config") or {}).get(KEY + "imageTag", "of the stack file (never deployed)")
+    note = f"As `deploy.yml` would run it: imageTag `{tag}`" + (", promoting dev's current release" if dev_images else "")
+    try:
+        stack.file.write_text(yaml.safe_dump(as_deployed(name, yaml.safe_load(checkout) or {}, deployed, dev_images),
+                                             sort_keys=False))
+        proc = stack.script("preview", "--policy-pack", "policy", "--non-interactive")
+    finally:
+        stack.file.write_text(checkout)
+    publish(job, name, render(name, proc.stdout, proc.returncode, note + "."))
     if proc.returncode != 0:
         raise JobFailed(f"pulumi preview of {name} failed (exit {proc.returncode}): the PR comment and the log show why")
     return 0

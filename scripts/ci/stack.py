@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+import yaml
+
 from scripts.ci.credentials import backend_env
 from scripts.ci.github import Job
 from scripts.ci.tools import REPO_ROOT, run
@@ -80,8 +82,6 @@ class Stack:
         """The stack file as the last update ran it (`pulumi config refresh`: the backend keeps each
         update's config, secrets as their ciphertext); None before the first update. The checkout's
         own file is left as it was."""
-        import yaml
-
         original = self.file.read_text()
         try:
             out = self.pulumi("config", "refresh", "--force", "--stack", self.name, check=False)
@@ -103,8 +103,6 @@ class Stack:
 
 
 def stack_file(name: str) -> dict[str, Any]:
-    import yaml
-
     return yaml.safe_load((REPO_ROOT / f"Pulumi.{name}.yaml").read_text()) or {}
 
 
