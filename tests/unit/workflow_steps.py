@@ -31,7 +31,7 @@ EXPRESSION = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 
 # A recording stand-in: argv, stdin (when it is not a terminal), the credentials in its environment
 # and, for `pulumi preview|up`, the stack file (FAKE_SNAPSHOT) as one JSON line; then the canned
-# answer for the first rule whose argv prefix matches (FAKE_ANSWERS: [[prefix, stdout, rc, copy?, to?]]).
+# answer for the first rule whose argv prefix matches (the file FAKE_ANSWERS: [[prefix, stdout, rc, copy?, to?]]).
 FAKE_TOOL = r'''#!/usr/bin/env python3
 import json, os, shutil, sys
 args = sys.argv[1:]
@@ -44,7 +44,9 @@ if os.environ.get("FAKE_SNAPSHOT") and args[:1] in (["preview"], ["up"]):  # the
         record["snapshot"] = snapshot.read()
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps(record) + "\n")
-for prefix, out, rc, *copy in json.loads(os.environ.get("FAKE_ANSWERS", "[]")):
+with open(os.environ["FAKE_ANSWERS"]) as answers:
+    answers = json.load(answers)
+for prefix, out, rc, *copy in answers:
     if [record["tool"], *args][:len(prefix)] == prefix:
         if copy:  # a file the command writes: gh run download into --dir, pulumi config refresh over the stack file
             source, dest = copy if len(copy) == 2 else (copy[0], args[args.index("--dir") + 1])
@@ -97,6 +99,7 @@ class Runner:
         self.summary = self.root / "step-summary"
         self.env_file = self.root / "github-env"
         self.event_file = self.root / "event.json"
+        self.answers_file = self.root / "answers.json"
         self.event({})
         self.expressions.setdefault("runner.temp", str(self.temp))
 
@@ -124,11 +127,12 @@ class Runner:
         """Run one step as the runner would (the workflow's, the job's and the step's env, in that
         order); its GITHUB_OUTPUT is fresh for each step."""
         self.outputs.write_text("")
+        self.answers_file.write_text(json.dumps(self.answers))
         declared = {**((workflow or {}).get("env") or {}), **((job or {}).get("env") or {}), **(step.get("env") or {})}
         step_env = {key: self.evaluate(value) for key, value in declared.items()}
         full = {
             "PATH": f"{self.bin}:/usr/bin:/bin", "HOME": str(self.root), "FAKE_LOG": str(self.log),
-            "FAKE_ANSWERS": json.dumps(self.answers), "FAKE_ENV": json.dumps(RECORDED_ENV),
+            "FAKE_ANSWERS": str(self.answers_file), "FAKE_ENV": json.dumps(RECORDED_ENV),
             "RUNNER_TEMP": str(self.temp), "GITHUB_OUTPUT": str(self.outputs),
             "GITHUB_STEP_SUMMARY": str(self.summary), "GITHUB_ENV": str(self.env_file),
             "GITHUB_SHA": self.expressions.get("github.sha", ""), "GITHUB_EVENT_PATH": str(self.event_file),
