@@ -71,7 +71,11 @@ def main(job: Job, name: str) -> int:
     if not job.from_this_repository():
         job.summary(f"Pulumi preview of `{name}` skipped: a fork's pull request gets no secrets.")
         return 0
-    stack = Stack.of(job, name, **kube_env(job))
+    cluster = kube_env(job)
+    if name == "prod" and not cluster:  # never the local cluster scripts/stack.sh would start
+        raise JobFailed("KUBECONFIG_DATA is empty: set PROD_PREVIEW_KUBECONFIG (read-only) in the preview "
+                        "environment (README: Secrets in CI)")
+    stack = Stack.of(job, name, **cluster)
     if not stack.exists():
         publish(job, name, f"### Pulumi preview: `{name}` not deployed yet\nStack `{name}` has never been "
                            "deployed: its first deploy (deploy.yml) creates it. The manifest diff shows every "

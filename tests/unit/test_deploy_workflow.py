@@ -55,6 +55,7 @@ def runner(tmp_path, sha: str, **expressions) -> Runner:
              "vars.PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}", "vars.STATE_AWS_REGION": "",
              "secrets.PULUMI_ACCESS_TOKEN": "", "secrets.STATE_AWS_ACCESS_KEY_ID": "",
              "secrets.STATE_AWS_SECRET_ACCESS_KEY": "",
+             "secrets.PULUMI_CONFIG_PASSPHRASE": "one-passphrase-for-both",  # what no job may be given
              **{f"secrets.{k}": v for k, v in CI_SECRETS.items()}, **expressions}
     return Runner(tmp_path, table)
 

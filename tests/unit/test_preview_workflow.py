@@ -119,6 +119,15 @@ def test_prod_previews_the_promotion_of_devs_digests_with_preview_only_credentia
     assert not run.calls("docker")
 
 
+def test_prods_preview_without_its_kubeconfig_stops_naming_the_secret(tmp_path, preview):
+    run = runner(tmp_path, "prod")
+    run.expressions["matrix.stack == 'prod' && secrets.PROD_PREVIEW_KUBECONFIG || ''"] = ""
+    job = preview["jobs"]["pulumi-preview"]
+    result = run.run(script_step(job, "preview"), job=job, workflow=preview)
+    assert result.returncode == 1 and "::error::KUBECONFIG_DATA is empty: set PROD_PREVIEW_KUBECONFIG" in result.stdout
+    assert not run.calls("pulumi")
+
+
 def test_the_preview_job_has_only_preview_credentials(preview):
     """Item 16: any same-repository pull request can edit preview.yml; no secret it could name
     deploys. The job's secrets are the `preview` environment's, none of deploy.yml's."""
