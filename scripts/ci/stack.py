@@ -37,6 +37,8 @@ class Stack:
     @classmethod
     def of(cls, job: Job, name: str, **extra: str) -> "Stack":
         env = {**job.environ, **backend_env(job), **extra, "STACK": name, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+        if env["PULUMI_BACKEND_URL"].startswith("file://"):  # as scripts/stack.sh makes it
+            Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
         if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
             env.pop("PULUMI_CONFIG_PASSPHRASE", None)
             if name == "dev":

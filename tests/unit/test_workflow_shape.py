@@ -62,3 +62,20 @@ def test_the_shape_check_rejects_inline_logic():
     assert not (SETUP.fullmatch(inline) or CALL.fullmatch(inline))
     assert not CALL.fullmatch("python3 -m scripts.ci deploy-dev && pulumi up --stack dev")
     assert CALL.fullmatch('.venv/bin/python -m scripts.ci preview --stack "$STACK"')
+
+
+def test_commands_run_with_the_runners_python3_need_only_the_standard_library():
+    """prod-images and the manifest diff run before (or without) `make venv`: `python3 -m scripts.ci`."""
+    import subprocess
+    import sys
+
+    from tests.unit.workflow_steps import REPO_ROOT
+
+    modules = {"release-images": "scripts.ci.release", "manifest-diff": "scripts.ci.diff_comment"}
+    runs = [step["run"] for name in THIN for job in load(name)["jobs"].values() for step in job.get("steps", [])
+            if step.get("run", "").startswith("python3 ")]
+    assert sorted(run.split()[3] for run in runs) == sorted(modules)
+    blocked = "import sys\nfor name in ('yaml', 'pulumi', 'pulumi_docker', 'components'): sys.modules[name] = None\n"
+    probe = blocked + "".join(f"import {module}\n" for module in modules.values()) + "import scripts.ci.__main__\n"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
