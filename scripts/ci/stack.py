@@ -39,10 +39,13 @@ class Stack:
         env = {**job.environ, **backend_env(job), **extra, "STACK": name, "PULUMI_SKIP_UPDATE_CHECK": "true"}
         if env["PULUMI_BACKEND_URL"].startswith("file://"):  # as scripts/stack.sh makes it
             Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-        if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        # Each stack its own passphrase: dev's is the public one (whatever the job holds for
+        # another stack, e.g. prod's preview reading dev's outputs), any other the job's.
+        if name == "dev":
+            env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+            env["PULUMI_CONFIG_PASSPHRASE"] = dev_passphrase()
+        elif not env.get("PULUMI_CONFIG_PASSPHRASE"):
             env.pop("PULUMI_CONFIG_PASSPHRASE", None)
-            if name == "dev":
-                env["PULUMI_CONFIG_PASSPHRASE"] = dev_passphrase()
         return cls(name, env)
 
     @property

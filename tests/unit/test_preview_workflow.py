@@ -56,7 +56,8 @@ def runner(tmp_path, stack: str, event=PR) -> Runner:
              "vars.PULUMI_BACKEND_URL": "" if prod else f"file://{tmp_path / 'state'}", "vars.STATE_AWS_REGION": "",
              "github.base_ref": "main",
              **{f"secrets.{k}": v for k, v in PREVIEW_SECRETS.items()},
-             "matrix.stack == 'prod' && secrets.PROD_PREVIEW_PULUMI_CONFIG_PASSPHRASE || ''": "",
+             "matrix.stack == 'prod' && secrets.PROD_PREVIEW_PULUMI_CONFIG_PASSPHRASE || ''":
+                 "prod-preview-passphrase" if prod else "",
              "matrix.stack == 'dev' && 'kind-mbhealth' || ''": "" if prod else "kind-mbhealth",
              "matrix.stack == 'prod' && secrets.PROD_PREVIEW_KUBECONFIG || ''":
                  PREVIEW_SECRETS["PROD_PREVIEW_KUBECONFIG"] if prod else ""}
@@ -117,6 +118,10 @@ def test_prod_previews_the_promotion_of_devs_digests_with_preview_only_credentia
     assert config["mbhealth:secretKey"] == SECURE and config["mbhealth:databaseUrl"] == SECURE
     assert config["mbhealth:imageTag"] == "1.4.2"
     assert not run.calls("docker")
+    # dev's outputs are read with dev's own (public) passphrase, prod's with prod's.
+    (outputs,) = [c for c in run.calls("pulumi") if c["args"][:4] == ["stack", "output", "--stack", "dev"]]
+    assert outputs["env"]["PULUMI_CONFIG_PASSPHRASE"] == "mbhealth-dev-local"
+    assert call["env"]["PULUMI_CONFIG_PASSPHRASE"] == "prod-preview-passphrase"
 
 
 def test_prods_preview_without_its_kubeconfig_stops_naming_the_secret(tmp_path, preview):
