@@ -277,6 +277,14 @@ def test_a_missing_ci_secret_stops_the_job_naming_the_config_key(tmp_path, deplo
     assert not [c for c in run.calls("pulumi") if c["args"][:1] == ["up"]]
 
 
+def test_a_kubeconfig_of_several_contexts_stops_the_job_before_any_change(tmp_path, deploy):
+    """The deploy names its one context explicitly; which of several is meant is not guessed."""
+    two = CI_SECRETS["PROD_KUBECONFIG"] + "- name: staging-admin\n  context: {cluster: staging, user: ci}\n"
+    result, run = prod_job(tmp_path, deploy, secrets={**CI_SECRETS, "PROD_KUBECONFIG": two})
+    assert result.returncode == 1 and "::error::KUBECONFIG_DATA: the kubeconfig names 2 contexts" in result.stdout
+    assert not run.calls("pulumi")
+
+
 def test_the_secrets_are_set_before_pulumi_up_and_documented(tmp_path, deploy):
     result, run = prod_job(tmp_path, deploy)
     assert result.returncode == 0, result.stdout + result.stderr
