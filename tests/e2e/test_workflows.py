@@ -10,11 +10,12 @@ records every call. The tests run in file order, each building on the one before
 
 1. the PR preview of dev and prod before anything exists: each stack's comment says so;
 2. the deploy on main: dev at the commit's SHA through the policy pack, its digests copied into
-   prod's registry and recorded as the commit's release;
+   prod's registry and recorded as the commit's release; then again (steady state: no change);
 3. the PR preview again: dev's comment edited, no change (the deployed tag);
 4. the tag: that commit's release found and promoted to prod, building nothing;
 5. prod's PR preview: its comment edited, promoting dev's digests changes nothing;
-6. a re-run of the deploy on an emptied registry: every digest is served again.
+6. every comment within GitHub's size, one per stack;
+7. a re-run of the deploy on an emptied registry: every digest is served again.
 
 Needs what the rest of tests/e2e needs (make tools, the Docker engine, tools/machine/system-deps.sh
 images node services: docker-registry, skopeo, PostgreSQL, Redis).
@@ -25,7 +26,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +74,16 @@ sys.stdout.write(out)
 
 
 @dataclass
+class Step:
+    """What a step left: the script's exit status and log, its summary and its outputs."""
+
+    returncode: int
+    stdout: str
+    summary: str
+    outputs: dict[str, str]
+
+
+@dataclass
 class CI:
     """The project copy, its registries and cluster, and a runner's environment for the scripts."""
 
@@ -94,7 +104,7 @@ class CI:
     def comments(self) -> dict[str, str]:
         return self.gh_state["comments"]
 
-    def step(self, command: list[str], event: str, ref: str, payload: dict, **env: str) -> subprocess.CompletedProcess:
+    def step(self, command: list[str], event: str, ref: str, payload: dict, **env: str) -> Step:
         """One workflow step: `python -m scripts.ci <command>` with GitHub's environment for it."""
         self.steps += 1
         where = self.root / f"step-{self.steps}"
@@ -106,24 +116,24 @@ class CI:
                   "RUNNER_TEMP": str(self.root / "runner-temp"), "GH_TOKEN": "ghs_fake"}
         proc = engine.run([str(self.project / ".venv" / "bin" / "python"), "-m", "scripts.ci", *command],
                           env={**self.env, **github, **env}, cwd=self.project, check=False, timeout=2400)
-        output = (where / "output").read_text() if (where / "output").exists() else ""
-        self.outputs[command[0]] = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-        proc.summary = (where / "summary").read_text() if (where / "summary").exists() else ""
-        return proc
+        read = {name: (where / name).read_text() if (where / name).exists() else "" for name in ("output", "summary")}
+        outputs = dict(line.split("=", 1) for line in read["output"].splitlines() if "=" in line)
+        self.outputs[command[0]] = outputs
+        return Step(proc.returncode, proc.stdout + proc.stderr, read["summary"], outputs)
 
-    def preview(self, stack: str) -> subprocess.CompletedProcess:
+    def preview(self, stack: str) -> Step:
         payload = {"pull_request": {"number": PR_NUMBER, "head": {"repo": {"full_name": REPOSITORY}},
                                     "user": {"login": "alice"}}}
         extra = {"KUBECONFIG_DATA": self.cluster.kubeconfig.read_text(),
                  "PULUMI_CONFIG_PASSPHRASE": self.prod_secrets["passphrase"]} if stack == "prod" else {}
         return self.step(["preview", "--stack", stack], "pull_request", f"refs/pull/{PR_NUMBER}/merge", payload, **extra)
 
-    def deploy_dev(self) -> subprocess.CompletedProcess:
+    def deploy_dev(self) -> Step:
         return self.step(["deploy-dev"], "push", "refs/heads/main", {"ref": "refs/heads/main", "after": SHA})
 
 
-def passed(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+def passed(step: Step) -> None:
+    assert step.returncode == 0, step.stdout[-6000:]
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +264,7 @@ def test_a_tag_promotes_that_commits_release_to_prod(ci: CI) -> None:
                    PULUMI_CONFIG_PASSPHRASE=ci.prod_secrets["passphrase"], **secrets_env)
     passed(proc)
     assert "nothing to build" in proc.stdout
-    assert not any(value in proc.stdout + proc.stderr for value in secrets_env.values())
+    assert not any(value in proc.stdout for value in secrets_env.values())
     released = json.loads(images)
     running = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
                for d in ci.cluster.get("deployments", namespace=PROD_NAMESPACE)["items"]}
