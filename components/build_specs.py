@@ -22,6 +22,11 @@ APP_GID = 10001
 
 
 _GLOBAL_ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$")
+_FROM = re.compile(r"^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.I)
+_COPY_FROM = re.compile(r"^(?:COPY|RUN)\b.*?--(?:from|mount=[^ ]*\bfrom)=([^\s,]+)", re.I)
+# The registry tag that holds one build stage's layers and BuildKit's inline cache metadata: stable
+# across releases (the release tag about to be pushed is never in any registry yet).
+CACHE_TAG = "buildcache-{stage}"
 
 
 def dockerfile_arg_defaults(dockerfile: Path) -> dict[str, str]:
@@ -36,6 +41,34 @@ def dockerfile_arg_defaults(dockerfile: Path) -> dict[str, str]:
         if match and match.group(2):
             defaults[match.group(1)] = match.group(2)
     return defaults
+
+
+def dockerfile_stages(dockerfile: Path, target: str) -> tuple[str, ...]:
+    """The named stages building `target` needs (its FROM parents and `COPY --from` sources,
+    transitively), in Dockerfile order, `target` last."""
+    parents: dict[str, set[str]] = {}
+    order: list[str] = []
+    current = None
+    for line in dockerfile.read_text().splitlines():
+        line = line.strip()
+        stage = _FROM.match(line)
+        if stage:
+            current = stage.group(2) or f"#{len(order)}"
+            order.append(current)
+            parents[current] = {stage.group(1)}
+            continue
+        source = _COPY_FROM.match(line)
+        if source and current:
+            parents[current].add(source.group(1))
+    if target not in parents:
+        raise ValueError(f"{dockerfile}: no stage {target!r}; stages: {', '.join(order)}")
+    needed, todo = set(), [target]
+    while todo:
+        stage = todo.pop()
+        if stage in parents and stage not in needed:
+            needed.add(stage)
+            todo.extend(parents[stage])
+    return tuple(stage for stage in order if stage in needed)
 
 
 def substitute_for(image: str, substitutes: Mapping[str, str]) -> Optional[str]:
@@ -82,6 +115,16 @@ class ImageBuildSpec:
             args[key] = value
         args["VERSION"] = version
         return args
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The Dockerfile stages this build runs, `target` last."""
+        return dockerfile_stages(self.dockerfile_path(self.root), self.target)
+
+    def cache_refs(self, repository: str) -> list[str]:
+        """One stable cache image per stage (`<repository>:buildcache-<stage>`): BuildKit's inline
+        cache records only the stage an image is of, so every stage has its own."""
+        return [f"{repository}:{CACHE_TAG.format(stage=stage)}" for stage in self.stages]
 
     def context_path(self, root: Path = REPO_ROOT) -> Path:
         return root / self.context

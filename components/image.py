@@ -38,7 +38,8 @@ class ContainerImage(pulumi.ComponentResource):
         repository = registry.repository(spec.name)
         self.image_name = f"{repository}:{tag}"
         build_args = spec.build_args(tag, base_images)
-        # Inline cache metadata lets the next build reuse layers from the pushed image.
+        # Inline cache metadata in what is pushed; the build reads each stage's cache image (pushed
+        # by the deploy: scripts/ci/build_cache.py), never the tag it is about to push.
         build_args["BUILDKIT_INLINE_CACHE"] = "1"
         image = docker.Image(
             spec.name,
@@ -50,7 +51,7 @@ class ContainerImage(pulumi.ComponentResource):
                 args=build_args,
                 platform=platform,
                 builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
-                cache_from=docker.CacheFromArgs(images=[self.image_name]),
+                cache_from=docker.CacheFromArgs(images=spec.cache_refs(repository)),
             ),
             registry=docker.RegistryArgs(
                 server=registry.server.split("/")[0],

@@ -72,8 +72,11 @@ case "$PULUMI_BACKEND_URL" in
 esac
 export PULUMI_SKIP_UPDATE_CHECK=true
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
-  [ "$STACK" = dev ] || die "stack $STACK: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) from your team's secret store"
-  export PULUMI_CONFIG_PASSPHRASE=$DEV_PASSPHRASE
+  case "$STACK:$PULUMI_BACKEND_URL" in
+    dev:*) export PULUMI_CONFIG_PASSPHRASE=$DEV_PASSPHRASE ;;
+    *:https://*) ;; # Pulumi Cloud: a stack without a passphrase uses the service's secrets manager
+    *) die "stack $STACK: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) from your team's secret store" ;;
+  esac
 fi
 
 # --- the cluster: an explicit kubeconfig holding exactly one context ---------------------------

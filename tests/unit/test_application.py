@@ -34,7 +34,12 @@ def test_images_build_from_the_shared_build_specs(stack):
         assert build["builderVersion"] == "BuilderBuildKit"
         # prod's nodes are amd64 (its stack file says so); dev builds for this machine.
         assert build["platform"] == ("linux/amd64" if stack.stack == "prod" else host_platform())
-        assert build["cacheFrom"] == {"images": [built[name].inputs["imageName"]]}
+        # Issue 20 item 9: one stable cache image per build stage (pip install / npm ci stages
+        # included), never the release tag about to be pushed (in no registry before the push).
+        repository = tag
+        assert build["cacheFrom"] == {"images": [f"{repository}:buildcache-{stage}" for stage in spec.stages]}
+        assert built[name].inputs["imageName"] not in build["cacheFrom"]["images"]
+        assert {"builder", "deps"} & set(spec.stages), spec.stages
         assert built[name].inputs["imageName"].startswith(tag + ":")
 
 

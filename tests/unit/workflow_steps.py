@@ -1,11 +1,14 @@
-"""Run a GitHub workflow's own `run:` scripts here, as the runner would, against stand-in tools.
+"""Run a GitHub workflow's steps here, as the runner would, against stand-in tools.
 
 The steps are taken from the workflow file as written (nothing is copied into the tests): each
-`run:` goes to `bash -e` (the runner's default shell) with the step's `env:`, whose `${{ }}`
-expressions are answered from a table the test gives; an expression the table lacks fails the
-test, so a workflow change the test does not know about cannot pass unseen. `pulumi`, `gh`,
-`skopeo` and `cosign` are stand-ins on PATH that record their arguments (and what they read on
-stdin) in a JSON-lines log; `jq` and `bash` are the real ones.
+`run:` goes to `bash -e` (the runner's default shell) in the checkout with the job's and the step's
+`env:`, whose `${{ }}` expressions are answered from a table the test gives; an expression the
+table lacks fails the test, so a workflow change the test does not know about cannot pass unseen.
+A step's `run:` is one `python -m scripts.ci <command>` call (tests/unit/test_workflow_shape.py):
+its interpreter (`python3`, `.venv/bin/python`) is this test's Python, so the product's own
+scripts run. `pulumi`, `gh`, `skopeo`, `cosign`, `kubectl` and `docker` are stand-ins on PATH that
+record their arguments, what they read on stdin and the credentials they were given in a
+JSON-lines log; `bash`, `jq` and scripts/stack.sh are the real ones.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -25,27 +29,39 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 EXPRESSION = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 
-# A recording stand-in: argv (and stdin when it is not a terminal) as one JSON line, then the
-# canned answer for the first rule whose argv prefix matches (FAKE_ANSWERS: [[prefix, stdout, rc]]).
+# A recording stand-in: argv, stdin (when it is not a terminal), the credentials in its environment
+# and, for `pulumi preview|up`, the stack file (FAKE_SNAPSHOT) as one JSON line; then the canned
+# answer for the first rule whose argv prefix matches (the file FAKE_ANSWERS: [[prefix, stdout, rc, copy?, to?]]).
 FAKE_TOOL = r'''#!/usr/bin/env python3
-import json, os, sys
+import json, os, shutil, sys
 args = sys.argv[1:]
-record = {"tool": os.path.basename(sys.argv[0]), "args": args}
+record = {"tool": os.path.basename(sys.argv[0]), "args": args,
+          "env": {k: os.environ[k] for k in json.loads(os.environ["FAKE_ENV"]) if k in os.environ}}
 if not sys.stdin.isatty():
     record["stdin"] = sys.stdin.read()
+if os.environ.get("FAKE_SNAPSHOT") and args[:1] in (["preview"], ["up"]):  # the stack file as the CLI reads it
+    with open(os.environ["FAKE_SNAPSHOT"]) as snapshot:
+        record["snapshot"] = snapshot.read()
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps(record) + "\n")
-for prefix, out, rc, *copy in json.loads(os.environ.get("FAKE_ANSWERS", "[]")):
+with open(os.environ["FAKE_ANSWERS"]) as answers:
+    answers = json.load(answers)
+for prefix, out, rc, *copy in answers:
     if [record["tool"], *args][:len(prefix)] == prefix:
-        if copy:  # gh run download: put the recorded artifact where --dir says
-            import shutil
-            dest = args[args.index("--dir") + 1]
-            os.makedirs(dest, exist_ok=True)
-            shutil.copy(copy[0], dest)
+        if copy:  # a file the command writes: gh run download into --dir, pulumi config refresh over the stack file
+            source, dest = copy if len(copy) == 2 else (copy[0], args[args.index("--dir") + 1])
+            if len(copy) == 1:
+                os.makedirs(dest, exist_ok=True)
+            shutil.copy(source, dest)
         sys.stdout.write(out)
         sys.exit(rc)
 '''
-TOOLS = ("pulumi", "gh", "skopeo", "cosign")
+TOOLS = ("pulumi", "gh", "skopeo", "cosign", "kubectl", "docker", "make")
+# What the stand-ins record of their environment: the credentials a command was given.
+RECORDED_ENV = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL", "PULUMI_ACCESS_TOKEN", "KUBECONFIG",
+                "KUBE_CONTEXT", "STACK", "AWS_ACCESS_KEY_ID", "GH_TOKEN")
+# The interpreters a step may call the scripts with (test_workflow_shape.py), run here as this Python.
+INTERPRETERS = ("python3", ".venv/bin/python")
 
 
 def load(name: str) -> dict:
@@ -82,11 +98,16 @@ class Runner:
         self.outputs = self.root / "github-output"
         self.summary = self.root / "step-summary"
         self.env_file = self.root / "github-env"
+        self.event_file = self.root / "event.json"
+        self.answers_file = self.root / "answers.json"
+        self.event({})
         self.expressions.setdefault("runner.temp", str(self.temp))
 
-    def answer(self, prefix: list[str], stdout: str = "", rc: int = 0, copy: Optional[Path] = None) -> None:
-        """The stand-in `prefix[0]` answers argv starting with `prefix[1:]` with `stdout`, exit `rc`."""
-        self.answers.append([prefix, stdout, rc, *([str(copy)] if copy else [])])
+    def answer(self, prefix: list[str], stdout: str = "", rc: int = 0, copy: Optional[Path] = None,
+               to: Optional[Path] = None) -> None:
+        """The stand-in `prefix[0]` answers argv starting with `prefix[1:]` with `stdout`, exit `rc`,
+        first copying file `copy` into `--dir` (or to `to`)."""
+        self.answers.append([prefix, stdout, rc, *([str(copy)] if copy else []), *([str(to)] if to else [])])
 
     def evaluate(self, text: str) -> str:
         def one(match: re.Match[str]) -> str:
@@ -96,19 +117,37 @@ class Runner:
 
         return EXPRESSION.sub(one, str(text))
 
-    def run(self, step: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> subprocess.CompletedProcess:
-        """Run one step's script as the runner would; its GITHUB_OUTPUT is fresh for each step."""
+    def event(self, payload: Mapping[str, Any]) -> None:
+        """The webhook payload GitHub leaves at GITHUB_EVENT_PATH."""
+        self.event_file.write_text(json.dumps(payload))
+
+    def run(self, step: Mapping[str, Any], env: Optional[Mapping[str, str]] = None,
+            job: Optional[Mapping[str, Any]] = None, workflow: Optional[Mapping[str, Any]] = None
+            ) -> subprocess.CompletedProcess:
+        """Run one step as the runner would (the workflow's, the job's and the step's env, in that
+        order); its GITHUB_OUTPUT is fresh for each step."""
         self.outputs.write_text("")
-        step_env = {key: self.evaluate(value) for key, value in (step.get("env") or {}).items()}
+        self.answers_file.write_text(json.dumps(self.answers))
+        declared = {**((workflow or {}).get("env") or {}), **((job or {}).get("env") or {}), **(step.get("env") or {})}
+        step_env = {key: self.evaluate(value) for key, value in declared.items()}
         full = {
             "PATH": f"{self.bin}:/usr/bin:/bin", "HOME": str(self.root), "FAKE_LOG": str(self.log),
-            "FAKE_ANSWERS": json.dumps(self.answers), "RUNNER_TEMP": str(self.temp),
-            "GITHUB_OUTPUT": str(self.outputs), "GITHUB_STEP_SUMMARY": str(self.summary),
-            "GITHUB_ENV": str(self.env_file), "GITHUB_SHA": self.expressions.get("github.sha", ""),
-            **(env or {}), **step_env,
+            "FAKE_ANSWERS": str(self.answers_file), "FAKE_ENV": json.dumps(RECORDED_ENV),
+            "RUNNER_TEMP": str(self.temp), "GITHUB_OUTPUT": str(self.outputs),
+            "GITHUB_STEP_SUMMARY": str(self.summary), "GITHUB_ENV": str(self.env_file),
+            "GITHUB_SHA": self.expressions.get("github.sha", ""), "GITHUB_EVENT_PATH": str(self.event_file),
+            "GITHUB_REPOSITORY": self.expressions.get("github.repository", ""),
+            "MBH_STACK_STATE": str(self.root / "stack-state"), **(env or {}), **step_env,
         }
-        return subprocess.run(["bash", "-e", "-c", step["run"]], env=full, cwd=self.root, capture_output=True,
-                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+        script = step["run"]
+        for interpreter in INTERPRETERS:
+            if script.startswith(interpreter + " "):
+                script = sys.executable + script[len(interpreter):]
+        return subprocess.run(["bash", "-e", "-c", script], env=full, cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+    def summary_text(self) -> str:
+        return self.summary.read_text() if self.summary.exists() else ""
 
     def step_outputs(self) -> dict[str, str]:
         return dict(line.split("=", 1) for line in self.outputs.read_text().splitlines() if "=" in line)
@@ -158,6 +197,12 @@ def config_sets(calls: list[dict[str, Any]]) -> StackConfigSet:
         else:
             result.plain[key] = value
     return result
+
+
+def script_step(job: Mapping[str, Any], command: str) -> Mapping[str, Any]:
+    """The job's one step that runs `python -m scripts.ci <command>`."""
+    (step,) = [step for step in job.get("steps", []) if re.search(rf"-m scripts\.ci {command}\b", step.get("run", ""))]
+    return step
 
 
 def steps_running(job: Mapping[str, Any], *needles: str) -> list[Mapping[str, Any]]:

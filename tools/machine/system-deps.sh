@@ -4,7 +4,8 @@
 #   services: PostgreSQL, Redis, nginx (+ envsubst) and Chromium for the app tests, dnsmasq (a DNS
 #             server on loopback: the frontend resolves the API's name per request); jq for the
 #             workflow step tests (tests/unit/test_deploy_workflow.py runs deploy.yml's scripts)
-#   images:   a Docker engine, a registry and debootstrap for the real-image suite
+#   images:   a Docker engine, a registry and debootstrap for the real-image suite; skopeo for the
+#             workflow scripts' registry checks and copies (tests/e2e/test_workflows.py)
 #   node:     the local cluster's node (tools/local-cluster): containerd and runc, the CNI plugins,
 #             iptables and ipset (kube-proxy, kube-router), busybox-static (the storage helper's
 #             image), nss-myhostname (*.localhost names resolve to loopback: the app's URL),
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 services=(postgresql redis-server nginx-light gettext-base dnsmasq-base chromium chromium-driver jq)
-images=(docker.io docker-registry debootstrap)
+images=(docker.io docker-registry debootstrap skopeo)
 node=(containerd runc containernetworking-plugins iptables ipset busybox-static libnss-myhostname openssl curl
       gcc libc6-dev)
 wanted=()
