@@ -31,13 +31,16 @@ CONTEXT = "kind-mbhealth"
 PRIVATE_SOCKET = Path("/run/mbhealth-docker.sock")
 # The private engine's socket hidden, the same daemon at the default socket; then the command.
 LAPTOP_DOCKER = r'''set -eu
-hold=$(mktemp -d)
+hold=$LAPTOP_HOLD
 touch "$hold/docker.sock"
 mount --bind "$PRIVATE_SOCKET" "$hold/docker.sock"
 mount -t tmpfs -o size=1m,mode=0755 laptop-run /run
 touch /run/docker.sock
 mount --bind "$hold/docker.sock" /run/docker.sock
-[ ! -e "$PRIVATE_SOCKET" ] && [ -S /var/run/docker.sock ]
+if [ -e "$PRIVATE_SOCKET" ] || [ ! -S /var/run/docker.sock ]; then
+    echo "laptop-docker: the private socket is still there, or none at the default one" >&2
+    exit 1
+fi
 exec "$@"
 '''
 
@@ -51,6 +54,7 @@ def laptop(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
     root: Path = tmp_path_factory.mktemp("laptop")
     with engine.LocalCluster(state=root / "cluster", port=free_port_block(4), env=engine_env,
                              ingress_port=free_port(), ingress_tls_port=free_port()) as cluster:
+        (root / "hold").mkdir()
         home = root / "home"
         (home / ".kube").mkdir(parents=True)
         kubeconfig = yaml.safe_load(cluster.kubeconfig.read_text())
@@ -79,6 +83,7 @@ def laptop(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
                if key not in ("DOCKER_HOST", "KUBECONFIG", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL")}
         env.update(HOME=str(home), KUBE_CONTEXT=CONTEXT, MBH_PULUMI="built", MBH_BASE_IMAGES=stand_ins,
                    PULUMI_BACKEND_URL=f"file://{root / 'state'}", PRIVATE_SOCKET=str(PRIVATE_SOCKET),
+                   LAPTOP_HOLD=str(root / "hold"),
                    STACK="dev")
         yield {"project": project, "env": env, "cluster": cluster, "home": home, "root": root,
                "users_config": (home / ".kube" / "config").read_text()}
