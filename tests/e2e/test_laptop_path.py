@@ -81,7 +81,9 @@ def laptop(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         engine.run([python, "tools/standins/data_services.py"], env=engine_env, cwd=project)
         env = {key: value for key, value in engine_env.items()
                if key not in ("DOCKER_HOST", "KUBECONFIG", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL")}
-        env.update(HOME=str(home), KUBE_CONTEXT=CONTEXT, MBH_PULUMI="built", MBH_BASE_IMAGES=stand_ins,
+        # The built toolchain stays where it is (its cache is keyed under the real HOME by default).
+        tools = os.environ.get("MBH_TOOLS_CACHE") or str(Path.home() / ".cache" / "mbhealth" / "tools")
+        env.update(HOME=str(home), MBH_TOOLS_CACHE=tools, KUBE_CONTEXT=CONTEXT, MBH_PULUMI="built", MBH_BASE_IMAGES=stand_ins,
                    PULUMI_BACKEND_URL=f"file://{root / 'state'}", PRIVATE_SOCKET=str(PRIVATE_SOCKET),
                    LAPTOP_HOLD=str(root / "hold"),
                    STACK="dev")
