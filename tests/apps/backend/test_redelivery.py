@@ -11,7 +11,8 @@ import psutil
 import pytest
 from celery import Celery
 
-from tests.apps.backend.helpers import wait_until
+from tests.apps.backend.helpers import run_cli, wait_until
+from tests.support.services import PostgresServer, ServiceUnavailable
 
 pytestmark = pytest.mark.services
 
@@ -45,3 +46,34 @@ def test_a_killed_workers_task_is_run_by_another_and_recorded_once(make_env, pro
     database = migrated_db.rsplit("/", 1)[1]
     rows = pg_server.execute(f"SELECT runs FROM task_results WHERE task_id = '{task.id}'", database)
     assert rows == [(1,)], rows
+
+
+def test_a_task_whose_result_write_finds_postgres_away_is_retried_until_it_is_back(make_env, processes,
+                                                                                   fresh_redis) -> None:
+    """PostgreSQL stopped after the submission (a restart, a failover): the worker's write fails, the
+    task is retried with a backoff, and once PostgreSQL is back its row is written, once."""
+    server = PostgresServer()
+    try:
+        server.start()
+    except ServiceUnavailable as missing:
+        pytest.skip(str(missing))
+    try:
+        database_url = server.create_database()
+        env = make_env(database_url, fresh_redis.url(), WORKER_CONCURRENCY="1")
+        migrated = run_cli("migrate", env=env)
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        worker = processes.worker(env).wait_ready()
+        client = Celery("retry-test", broker=env["REDIS_URL"], backend=env["REDIS_URL"])
+        try:
+            server.stop()
+            task = client.send_task("mbhealth.analyze_number", args=[10])
+            wait_until(lambda: "Retry in" in worker.output(), 30, 0.2, "the task to be retried while PostgreSQL is away")
+            server.start()
+            wait_until(lambda: task.state == "SUCCESS", 60, 0.2, "the retried task to finish once PostgreSQL is back")
+        finally:
+            client.close()
+        rows = server.execute(f"SELECT runs, (result->>'sum')::int FROM task_results WHERE task_id = '{task.id}'",
+                              database_url.rsplit("/", 1)[1])
+        assert rows == [(1, 55)], rows
+    finally:
+        server.cleanup()
