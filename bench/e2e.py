@@ -132,8 +132,7 @@ def pod_replaced(cluster: engine.LocalCluster, name: str) -> tuple[float, float]
         while gone is None or ready is None:
             if gone is None and deleting.poll() is not None:
                 gone = time.monotonic() - started
-            if ready is None and any(p["metadata"]["name"] != old and {c["type"]: c["status"] for c in
-                                     p["status"].get("conditions") or []}.get("Ready") == "True" for p in pods()):
+            if ready is None and any(p["metadata"]["name"] != old and engine.pod_ready(p) for p in pods()):
                 ready = time.monotonic() - started
             if time.monotonic() - started > 300:
                 raise RuntimeError(f"{name}: pod not replaced within 300 s")

@@ -225,6 +225,12 @@ class LocalCluster(Started):
         return items
 
 
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    """A pod that serves: its Ready condition true, and its deletion not begun."""
+    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions") or []}
+    return pod["metadata"].get("deletionTimestamp") is None and conditions.get("Ready") == "True"
+
+
 def copy_checkout(dest: Path) -> Path:
     """The working tree as it is (tracked + untracked, not ignored files), with the venv linked."""
     files = subprocess.run(

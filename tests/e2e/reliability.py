@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from tests.e2e import engine
 from tests.e2e.engine import DEV_NAMESPACE as NAMESPACE
-from tests.e2e.engine import Deployed
+from tests.e2e.engine import Deployed, pod_ready
 from tests.support.load import REQUEST_TIMEOUT, Load, Sample, percentile
 
 APPS = ("backend", "worker", "frontend")
@@ -62,11 +62,6 @@ class FaultResult:
         return asdict(self)
 
 
-def _ready(pod: dict) -> bool:
-    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions") or []}
-    return pod["metadata"].get("deletionTimestamp") is None and conditions.get("Ready") == "True"
-
-
 class Scenario:
     def __init__(self, deployed: Deployed, *, rate: float, log: Callable[[str], None] = lambda msg: None) -> None:
         self.deployed = deployed
@@ -85,7 +80,7 @@ class Scenario:
             self.wait_ready(name, REPLICAS, 180)
 
     def ready_pods(self, name: str) -> list[str]:
-        return [p["metadata"]["name"] for p in self.deployed.pods(name) if _ready(p)]
+        return [p["metadata"]["name"] for p in self.deployed.pods(name) if pod_ready(p)]
 
     def wait_ready(self, name: str, count: int, timeout: float, besides: set[str] = frozenset()) -> None:
         deadline = time.monotonic() + timeout
@@ -157,7 +152,7 @@ class Scenario:
         (victim,) = [p["metadata"]["name"] for p in self.deployed.pods("redis")]
         self.deployed.cluster.kubectl("delete", "pod", victim, "-n", NAMESPACE, "--wait=false")
         deadline = time.monotonic() + 120
-        while not [p for p in self.deployed.pods("redis") if p["metadata"]["name"] != victim and _ready(p)]:
+        while not [p for p in self.deployed.pods("redis") if p["metadata"]["name"] != victim and pod_ready(p)]:
             assert time.monotonic() < deadline, "no new Redis pod Ready within 120 s"
             time.sleep(0.5)
         self.wait_api_ready(120)

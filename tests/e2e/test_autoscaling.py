@@ -40,8 +40,7 @@ def test_the_backend_scales_out_on_cpu_under_load(deployed: Deployed) -> None:
             deadline = time.monotonic() + LOAD_SECONDS
             while time.monotonic() < deadline:
                 status = _hpa(deployed).get("status", {})
-                ready = [p for p in deployed.pods("backend")
-                         if {c["type"]: c["status"] for c in p["status"].get("conditions") or []}.get("Ready") == "True"]
+                ready = [p for p in deployed.pods("backend") if engine.pod_ready(p)]
                 if status.get("desiredReplicas", 1) >= 2 and len(ready) >= 2:
                     scaled.set()
                     break

@@ -37,8 +37,7 @@ def _ready_pods(deployed: Deployed, name: str) -> dict[str, int]:
     """The Ready pods of `name`: pod name -> restarts of its container."""
     ready = {}
     for pod in deployed.pods(name):
-        conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions") or []}
-        if pod["metadata"].get("deletionTimestamp") is None and conditions.get("Ready") == "True":
+        if engine.pod_ready(pod):
             ready[pod["metadata"]["name"]] = sum(c["restartCount"] for c in pod["status"]["containerStatuses"])
     return ready
 
