@@ -31,7 +31,7 @@ CACHE_TAG = "buildcache-{stage}"
 
 def dockerfile_arg_defaults(dockerfile: Path) -> dict[str, str]:
     """The Dockerfile's global build args (the `ARG NAME=default` lines before the first FROM), with
-    their defaults: where the base images are pinned, once (Dependabot and reviewers read them there)."""
+    their defaults."""
     defaults: dict[str, str] = {}
     for line in dockerfile.read_text().splitlines():
         line = line.strip()
@@ -41,6 +41,20 @@ def dockerfile_arg_defaults(dockerfile: Path) -> dict[str, str]:
         if match and match.group(2):
             defaults[match.group(1)] = match.group(2)
     return defaults
+
+
+def dockerfile_base_images(dockerfile: Path) -> dict[str, str]:
+    """{base-image ARG: the image it builds on by default}. The images are pinned once, as literal
+    `FROM <image> AS <stage>` lines, since Dependabot bumps FROM lines and cannot read ARG defaults
+    (dependabot-core#10190); each `ARG <NAME>=<stage>` default names its stage, so a build arg (a
+    stand-in, a mirror) replaces the image and BuildKit never pulls the unused stage."""
+    literal: dict[str, str] = {}
+    for line in dockerfile.read_text().splitlines():
+        match = _FROM.match(line.strip())
+        if match and match.group(2) and "$" not in match.group(1):
+            literal[match.group(2).lower()] = match.group(1)
+    return {arg: literal[default.lower()] for arg, default in dockerfile_arg_defaults(dockerfile).items()
+            if default.lower() in literal}
 
 
 def dockerfile_stages(dockerfile: Path, target: str) -> tuple[str, ...]:
@@ -82,16 +96,17 @@ def substitute_for(image: str, substitutes: Mapping[str, str]) -> Optional[str]:
 class ImageBuildSpec:
     """How to build one image: context, Dockerfile, target and its base-image build args.
 
-    The base images themselves are the Dockerfile's `ARG <NAME>=<image>` defaults, read from it:
-    the spec names which args are its bases (`base_image_arg_names`), never their values.
+    The base images themselves are the Dockerfile's `FROM <image> AS <stage>` lines that its
+    `ARG <NAME>=<stage>` defaults name, read from it (`dockerfile_base_images`): the spec names
+    which args are its bases (`base_image_arg_names`), never their values.
     """
 
     name: str
     context: str
     dockerfile: str
     target: str
-    # The global ARGs that name this build's base images (defaults: the real upstream images, in the
-    # Dockerfile). Offline test suites override them with local stand-ins; VERSION is set per build.
+    # The global ARGs that name this build's base images (defaults: stages of the real upstream
+    # images, in the Dockerfile). Offline suites pass local stand-ins instead; VERSION is set per build.
     base_image_arg_names: tuple[str, ...] = ()
     root: Path = field(default=REPO_ROOT, compare=False, repr=False)
 
@@ -99,11 +114,12 @@ class ImageBuildSpec:
     def base_image_args(self) -> Mapping[str, str]:
         """{ARG: its default image} as the Dockerfile declares them now."""
         path = self.dockerfile_path(self.root)
-        defaults = dockerfile_arg_defaults(path)
+        defaults = dockerfile_base_images(path)
         missing = [arg for arg in self.base_image_arg_names if arg not in defaults]
         if missing:
-            raise ValueError(f"{self.name}: {path} declares no default for base-image build arg(s) {missing}; "
-                             f"expected a global `ARG <NAME>=<image>` line before the first FROM")
+            raise ValueError(f"{self.name}: {path} declares no base image for build arg(s) {missing}; expected "
+                             f"a global `ARG <NAME>=<stage>` line before the first FROM, naming a stage "
+                             f"`FROM <image> AS <stage>` (a literal image: Dependabot bumps FROM lines)")
         return MappingProxyType({arg: defaults[arg] for arg in self.base_image_arg_names})
 
     def build_args(self, version: str, base_images: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The cluster the program deploys to: what it must offer, checked before anything is deployed.
 
 What the API server's discovery can show is checked here; the rest the stack states in
-`mbhealth:cluster` (components/config.py): the CNI enforces NetworkPolicies, where the cluster
+`mbhealth:cluster` (components/config/cluster.py): the CNI enforces NetworkPolicies, where the cluster
 DNS runs. Checked: the Kubernetes version; the resource metrics API (metrics.k8s.io, e.g.
 metrics-server) when a service autoscales (an HPA without it never scales); cert-manager's API
 when the ingress takes its certificate from a ClusterIssuer (else the controller serves its

@@ -14,7 +14,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.options import child_options
-from components.config import ExternalDataConfig, InClusterDataConfig, Resources, ServiceConfig
+from components.config import ExternalDataConfig, InClusterDataConfig, ServiceConfig
+from components.field_ownership import declared_wins
 from components.labels import selector_labels, standard_labels
 from components.security import RunAs, container_security_context, prestop_pause, writable_volumes
 from components.workload import pod_spec
@@ -33,15 +34,12 @@ REDIS_USER = RunAs(uid=10001, gid=10001)
 POSTGRES_STARTUP_PERIOD_SECONDS = 10
 POSTGRES_STARTUP_FAILURE_THRESHOLD = 30
 
-_SMALL = ServiceConfig(
-    name="data",
-    replicas=1,
-    resources=Resources(
-        requests={"cpu": "50m", "memory": "128Mi", "ephemeral-storage": "32Mi"},
-        limits={"cpu": "500m", "memory": "256Mi", "ephemeral-storage": "128Mi"},
-    ),
-    tmp_size="64Mi",
-)
+_SMALL = ServiceConfig.model_validate({
+    "replicas": 1,
+    "requests": {"cpu": "50m", "memory": "128Mi", "ephemeral-storage": "32Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi", "ephemeral-storage": "128Mi"},
+    "tmpSize": "64Mi",
+})
 
 
 @dataclass(frozen=True)
@@ -150,7 +148,8 @@ class InClusterDataServices(pulumi.ComponentResource):
         )
         postgres = k8s.apps.v1.StatefulSet(
             "postgres",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="postgres", namespace=namespace, labels=pg_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="postgres", namespace=namespace, labels=pg_labels,
+                                                annotations=declared_wins()),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name="postgres",
                 replicas=1,
@@ -193,7 +192,8 @@ class InClusterDataServices(pulumi.ComponentResource):
         )
         redis = k8s.apps.v1.Deployment(
             "redis",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="redis", namespace=namespace, labels=redis_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="redis", namespace=namespace, labels=redis_labels,
+                                                annotations=declared_wins()),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector_labels("redis")),

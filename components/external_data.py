@@ -68,7 +68,7 @@ def check_url(service: str, url: str, endpoint: ExternalEndpoint, resolve: Resol
     """Does `url` (a secret: never quoted) point inside what `endpoint` allows?"""
     key = EXTERNAL_SERVICES[service]
     setting = f"dataServices.{service}"
-    parts = urlsplit(url)  # config.py has already refused what urlsplit cannot read
+    parts = urlsplit(url)  # components.config has already refused what urlsplit cannot read
     port = parts.port or DEFAULT_PORTS[service]
     host = parts.hostname or ""
     problems, unchecked = [], []

@@ -1,6 +1,6 @@
 """The public entry point: `/api` to the backend Service, everything else to the frontend.
 
-TLS, when the stack has it, from one source (components/config.py refuses a name nothing fills):
+TLS, when the stack has it, from one source (components/config refuses a name nothing fills):
 - the certificate as stack secrets `tlsCertificate`/`tlsKey`: a `kubernetes.io/tls` Secret made
   here (auto-named: a renewed certificate is a new Secret, created before the old one goes);
 - cert-manager: `ingress.clusterIssuer` annotates the Ingress and cert-manager writes the

@@ -32,14 +32,20 @@ def _action(process: ProcessSpec, path: str | None, command: tuple[str, ...] | N
     raise ValueError(f"{process.command}: no probe action defined")
 
 
+# How long a Python process (API, worker) may take to start before liveness applies.
+STARTUP_BUDGET_SECONDS = 120
+
+
 def probes_for(process: ProcessSpec) -> ProbeSet:
     # Exec probes start a Python interpreter (and `celery inspect ping` waits for a
     # reply), so they get longer periods and timeouts than HTTP checks.
     is_exec = process.readiness_exec is not None
     timeout = 10 if is_exec else 3
+    # HTTP readiness every 5 s: a pod leaves its Service within 15 s of a dependency going away, and
+    # a kubelet restart (which starts readiness as failed, first probe within one period) is short.
     readiness = k8s.core.v1.ProbeArgs(
         **_action(process, process.readiness_path, process.readiness_exec),
-        period_seconds=30 if is_exec else 10,
+        period_seconds=30 if is_exec else 5,
         timeout_seconds=timeout,
         failure_threshold=3,
         success_threshold=1,
@@ -52,15 +58,17 @@ def probes_for(process: ProcessSpec) -> ProbeSet:
         failure_threshold=3,
         success_threshold=1,
     )
-    # Python processes (API, worker) import a lot before they serve: give them a
-    # start-up budget of 5 s x 24 = 120 s so liveness can stay strict afterwards.
+    # Python processes (API, worker) import a lot before they serve: a start-up budget of 120 s so
+    # liveness can stay strict afterwards, probed often (every 1 s over HTTP, 2 s for an exec that
+    # starts an interpreter), since a new pod is Ready only once it passes: it paces every rollout.
     startup = None
     if process.image == "backend":
+        period = 2 if process.liveness_exec is not None else 1
         startup = k8s.core.v1.ProbeArgs(
             **live_action,
-            period_seconds=5,
+            period_seconds=period,
             timeout_seconds=timeout,
-            failure_threshold=24,
+            failure_threshold=STARTUP_BUDGET_SECONDS // period,
             success_threshold=1,
         )
     return ProbeSet(readiness=readiness, liveness=liveness, startup=startup)

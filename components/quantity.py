@@ -3,6 +3,8 @@
 The grammar follows k8s.io/apimachinery's `resource.Quantity`: a signed decimal
 number followed by an optional binary-SI suffix (Ki Mi Gi Ti Pi Ei), decimal-SI
 suffix (n u m k M G T P E) or decimal exponent (e3, E-2). No spaces, no other units.
+Hand-written: no pinned runtime package parses quantities (pulumi-kubernetes has no parser; the
+`kubernetes` client's parse_quantity would bring the whole API client into the runtime for it).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def image_pull_secrets(
         return [registry.pull_secret_name]
     if not registry.pull_username:
         return []
-    assert registry.pull_password is not None  # config.py requires it with registry.pullUsername
+    assert registry.pull_password is not None  # RegistryConfig requires it with registry.pullUsername
     content = pulumi.Output.secret(registry.pull_password).apply(
         lambda password: docker_config_json(registry.host, registry.pull_username or "", password))
     secret = k8s.core.v1.Secret(

@@ -1,5 +1,7 @@
 """The stack file (`Pulumi.<stack>.yaml`) as the Pulumi CLI reads it, and as the user wrote it.
 
+Hand-written scalar rules and JSON: no Python YAML library resolves as yaml.v3 (PyYAML: `yes` is true, `1e3` text; ruamel.yaml: `0123` is 123, Go 83), none writes floats as Go's encoding/json; PyYAML composes the nodes.
+
 The CLI decodes the file with Go's yaml.v3 (YAML 1.2 core schema, plus Go's octal `0123`)
 and hands the program every value as a string: text as written, a number or boolean as
 its JSON text (`1.10` -> "1.1", `0123456` -> "42798"), an empty value as "null", an

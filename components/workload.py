@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 from components.options import child_options
 from components.build_specs import ProcessSpec
 from components.config import ServiceConfig
+from components.field_ownership import declared_wins
 from components.labels import selector_labels, standard_labels
 from components.probes import probes_for
 from components.security import (
@@ -165,7 +166,8 @@ class Workload(pulumi.ComponentResource):
         )
         self.deployment = k8s.apps.v1.Deployment(
             args.name,
-            metadata=metadata,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.name, namespace=args.namespace, labels=labels,
+                                                annotations=declared_wins()),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # An HPA owns the count when autoscaling is on: leave replicas unset.
                 replicas=None if sizing.autoscaling else sizing.replicas,
@@ -196,12 +198,13 @@ class Workload(pulumi.ComponentResource):
                 opts=child,
             )
 
-        if sizing.min_available is not None:
+        if sizing.min_available is not None or sizing.max_unavailable is not None:
             k8s.policy.v1.PodDisruptionBudget(
                 args.name,
                 metadata=metadata,
                 spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                     min_available=sizing.min_available,
+                    max_unavailable=sizing.max_unavailable,
                     selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 ),
                 opts=child,

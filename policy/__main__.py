@@ -1,12 +1,13 @@
-"""MBHealth guardrails: a CrossGuard policy pack over the rules in policy/rules.py.
+"""MBHealth guardrails: a CrossGuard policy pack over the rules of policy/rules.py.
 
     pulumi preview --stack prod --policy-pack policy
 
 One mandatory policy per rule, plus one advisory policy (`dev-exceptions`) that
 reports what a rule waives in the development environment (and says why). The
 stack's registry and environment come from `Pulumi.<stack>.yaml`, the stack
-being the one in each resource's URN. The rules live in policy/rules.py and the
-tests (tests/policy) run the same functions against the synthesized stacks.
+being the one in each resource's URN. The rules are registered in policy/rules.py
+(one module per rule family beside it) and the tests (tests/policy) run the same
+functions against the synthesized stacks.
 """
 
 from __future__ import annotations
@@ -29,16 +30,10 @@ from pulumi_policy import (  # noqa: E402
 )
 from pulumi_policy.proxy import _is_unknown  # noqa: E402
 
-from policy.rules import (  # noqa: E402
-    DOCKER_IMAGE_TYPE,
-    RULES,
-    UNKNOWN,
-    StackContext,
-    Violation,
-    evaluate,
-    load_context,
-    stack_from_urn,
-)
+from policy.objects import UNKNOWN  # noqa: E402
+from policy.rules import DOCKER_IMAGE_TYPE, RULES, evaluate  # noqa: E402
+from policy.stack_context import StackContext, load_context, stack_from_urn  # noqa: E402
+from policy.violation import Violation  # noqa: E402
 
 PACK_NAME = "mbhealth-guardrails"
 DEV_EXCEPTIONS = "dev-exceptions"
@@ -53,7 +48,7 @@ def _raw(proxy: Any) -> Any:
 
 
 def to_plain(value: Any) -> Any:
-    """CrossGuard's unknown-checking proxies -> plain dicts and lists, unknowns -> rules.UNKNOWN.
+    """CrossGuard's unknown-checking proxies -> plain dicts and lists, unknowns -> objects.UNKNOWN.
 
     Reading an unknown through a proxy raises, which would skip the whole policy for
     the resource during a preview; the rules skip just the unknown value instead.

@@ -74,10 +74,8 @@ def deployed(cluster: engine.LocalCluster, tmp_path_factory: pytest.TempPathFact
     project = engine.copy_checkout(root / "project")
     env = cluster.make_env(root / "state")
     make("up", project, env)
-    d = Deployed(project, env, engine.Stack(project, "dev", dict(env), passphrase="mbhealth-dev-local"), cluster)
-    try:
-        yield d
-    finally:
-        make("down", project, env, check=False)
+    # No `make down` afterwards: the session's cluster is stopped next, which removes all it ran
+    # (test_local_cluster proves it); `make down` itself is proven by test_make_up and test_laptop_path.
+    yield Deployed(project, env, engine.Stack(project, "dev", dict(env), passphrase="mbhealth-dev-local"), cluster)
 
 

@@ -68,16 +68,25 @@ class Scenario:
         self.rate = rate
         self.log = log
         self.host = urlsplit(deployed.stack.outputs()["url"]).hostname
+        self._stack_file: str | None = None  # the project copy's stack file before at_two_replicas
 
     # ------------------------------------------------------------------ the stack
 
     def at_two_replicas(self) -> None:
         """Every app Deployment at REPLICAS (the project copy's stack file), deployed."""
+        stack_file = self.deployed.project / "Pulumi.dev.yaml"
+        self._stack_file = stack_file.read_text()
         for name in APPS:
             engine.set_stack_value(self.deployed.project, "dev", f"services.{name}.replicas", REPLICAS)
         self.deployed.up()
         for name in APPS:
             self.wait_ready(name, REPLICAS, 180)
+
+    def at_stack_file_replicas(self) -> None:
+        """The project copy's stack file as it was before at_two_replicas, deployed."""
+        if self._stack_file is not None:
+            (self.deployed.project / "Pulumi.dev.yaml").write_text(self._stack_file)
+            self.deployed.up()
 
     def ready_pods(self, name: str) -> list[str]:
         return [p["metadata"]["name"] for p in self.deployed.pods(name) if pod_ready(p)]

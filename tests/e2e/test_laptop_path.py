@@ -1,9 +1,11 @@
 """The laptop path: `make up|preview|down KUBE_CONTEXT=…` with a context of the user's kubeconfig
 and Docker at its usual socket, the project's private engine out of sight, as on a laptop with kind.
 
-A cluster of this module's own stands in for the laptop's kind cluster (its admin kubeconfig copied
-under the context name `kind-mbhealth`, into a HOME whose ~/.kube/config has another current context,
-which must not be used or changed). `make` runs in a mount namespace of its own where
+The session's cluster stands in for the laptop's kind cluster (its admin kubeconfig copied under the
+context name `kind-mbhealth`, into a HOME whose ~/.kube/config has another current context, which
+must not be used or changed); this dev stack lives in a namespace and under a host of its own
+(`mbhealth-laptop`, laptop.mbhealth.localhost) beside the session's dev stack, as a second
+checkout's stack would. `make` runs in a mount namespace of its own where
 /run/mbhealth-docker.sock (the private engine's socket, which the tools fall back to) does not
 exist and the same daemon answers at /var/run/docker.sock, the default socket, with DOCKER_HOST
 unset. What differs from a laptop, because this machine reaches no public registry: the Pulumi CLI
@@ -25,7 +27,6 @@ import pytest
 import yaml
 
 from tests.e2e import engine
-from tests.support.services import free_port, free_port_block
 
 CONTEXT = "kind-mbhealth"
 PRIVATE_SOCKET = Path("/run/mbhealth-docker.sock")
@@ -45,15 +46,19 @@ exec "$@"
 '''
 
 
+NAMESPACE = "mbhealth-laptop"
+HOST = "laptop.mbhealth.localhost"
+
+
 @pytest.fixture(scope="module")
-def laptop(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def laptop(engine_env: dict[str, str], cluster: engine.LocalCluster,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare (a mount namespace of the test's own)")
     if not PRIVATE_SOCKET.is_socket():
         pytest.fail(f"the private Docker engine does not answer at {PRIVATE_SOCKET}", pytrace=False)
     root: Path = tmp_path_factory.mktemp("laptop")
-    with engine.LocalCluster(state=root / "cluster", port=free_port_block(4), env=engine_env,
-                             ingress_port=free_port(), ingress_tls_port=free_port()) as cluster:
+    if True:
         (root / "hold").mkdir()
         home = root / "home"
         (home / ".kube").mkdir(parents=True)
@@ -73,7 +78,9 @@ def laptop(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
 
         project = engine.copy_checkout(root / "project")
         engine.set_stack_value(project, "dev", "ingress", {**yaml.safe_load(
-            (project / "Pulumi.dev.yaml").read_text())["config"]["mbhealth:ingress"], **cluster.stack_settings()["ingress"]})
+            (project / "Pulumi.dev.yaml").read_text())["config"]["mbhealth:ingress"], **cluster.stack_settings()["ingress"],
+            "host": HOST})
+        engine.set_stack_value(project, "dev", "namespace", NAMESPACE)
         # The offline stand-ins: the base images, and the data services' images the node pulls from the
         # project's registry as from a mirror of Docker Hub (a laptop's kind pulls the real ones).
         python = str(project / ".venv" / "bin" / "python")
@@ -103,7 +110,7 @@ def test_make_up_preview_down_with_kube_context_and_the_default_docker_socket(la
     up = laptop_make(laptop, "up")
     said = up.stdout + up.stderr
     assert "docker-engine" not in said and "cluster: running" not in said, "the private engine or cluster was started"
-    namespace = engine.DEV_NAMESPACE
+    namespace = NAMESPACE
     pods = cluster.get("pods", namespace=namespace)["items"]
     assert pods and all(p["status"]["phase"] in ("Running", "Succeeded") for p in pods), \
         [(p["metadata"]["name"], p["status"]["phase"]) for p in pods]

@@ -11,9 +11,11 @@ import json
 import secrets
 from datetime import datetime
 
+import yaml
+
 from tests.e2e.engine import Deployed
 from tests.e2e.engine import DEV_NAMESPACE as NAMESPACE
-from tests.e2e.engine import make
+from tests.e2e.engine import make, set_stack_value
 
 def _time(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
@@ -119,9 +121,10 @@ def test_a_changed_secret_rolls_the_pods_and_its_plaintext_is_nowhere(deployed: 
     assert configmaps == [] and holders == [], "Secret data is base64: the plaintext must not appear anywhere"
 
 
-def test_a_scale_by_another_field_manager_then_up_is_no_conflict_and_no_diff(deployed: Deployed) -> None:
-    """What an HPA does: another field manager sets spec.replicas; the next `make up` neither
-    fights it nor reports a change."""
+def test_a_scale_by_another_field_manager_lasts_until_the_next_change_of_that_workload(deployed: Deployed) -> None:
+    """A `kubectl scale` on a bad day: another field manager sets spec.replicas; a `make up` with
+    nothing to change neither fights it nor reports a change, and the next release that changes the
+    worker wins the field back (components/field_ownership.py) instead of failing on a conflict."""
     deployed.cluster.kubectl("scale", "deployment", "worker", "-n", NAMESPACE, "--replicas", "3")
     preview = make("preview", deployed.project, deployed.env, "PULUMI_ARGS=--expect-no-changes")
     assert "unchanged" in preview.stdout
@@ -133,3 +136,15 @@ def test_a_scale_by_another_field_manager_then_up_is_no_conflict_and_no_diff(dep
     replicas_owners = [f["manager"] for f in shown["metadata"]["managedFields"]
                        if '"f:replicas"' in json.dumps(f.get("fieldsV1", {}).get("f:spec", {}))]
     assert replicas_owners and all(m.startswith("kubectl") for m in replicas_owners), replicas_owners
+
+    # The next `up` that changes the worker (here its /tmp size, so only the worker rolls; the
+    # session's stack keeps that size): the stack file's count wins, no conflict.
+    stack_file = yaml.safe_load((deployed.project / "Pulumi.dev.yaml").read_text())
+    declared = stack_file["config"]["mbhealth:services"]["worker"]["replicas"]
+    assert declared != 3
+    set_stack_value(deployed.project, "dev", "services.worker.tmpSize", "96Mi")
+    deployed.up()
+    worker = deployed.get("deployment", "worker")
+    (tmp,) = [v for v in worker["spec"]["template"]["spec"]["volumes"] if "emptyDir" in v]
+    assert tmp["emptyDir"]["sizeLimit"] == "96Mi", "the change did not reach the worker"
+    assert worker["spec"]["replicas"] == declared, "the stack file's count did not win"

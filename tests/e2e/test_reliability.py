@@ -1,38 +1,28 @@
 """Nothing fails and nothing is lost under load while the stack rolls or loses a pod, on the real
-node (tests/e2e/reliability.py: the dev stack at two replicas on a cluster of this module's own,
-a bounded load through the ingress). `make bench-reliability` runs every fault, longer and harder,
-and writes bench/reliability.md."""
+node (tests/e2e/reliability.py: the session's dev stack taken to two replicas for this module and
+back to its own settings after it, a bounded load through the ingress). `make bench-reliability`
+runs every fault, longer and harder, on a cluster of its own and writes bench/reliability.md."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.e2e import engine
 from tests.e2e.reliability import Scenario
-from tests.support.services import free_port, free_port_block
 
 RATE = 10.0  # requests/s through the ingress
 
 
 @pytest.fixture(scope="module")
-def scenario(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    root: Path = tmp_path_factory.mktemp("reliability")
-    with engine.LocalCluster(state=root / "cluster", port=free_port_block(4), env=engine_env,
-                             ingress_port=free_port(), ingress_tls_port=free_port()) as cluster:
-        project = engine.copy_checkout(root / "project")
-        env = cluster.make_env(root / "state")
-        engine.make("up", project, env)
-        deployed = engine.Deployed(project, env, engine.Stack(project, "dev", dict(env), passphrase="mbhealth-dev-local"),
-                                   cluster)
-        try:
-            scenario = Scenario(deployed, rate=RATE)
-            scenario.at_two_replicas()
-            yield scenario
-        finally:
-            engine.make("down", project, env, check=False)
+def scenario(deployed: engine.Deployed) -> Iterator[Scenario]:
+    scenario = Scenario(deployed, rate=RATE)
+    try:
+        scenario.at_two_replicas()
+        yield scenario
+    finally:
+        scenario.at_stack_file_replicas()
 
 
 # Not "kubelet restarted": a restarted kubelet takes the pods' readiness back to false until each

@@ -7,8 +7,10 @@ from typing import Any, Callable
 
 import pytest
 
-from policy.rules import StackContext, load_context
-from scripts.synth import SynthResult, reveal, synthesize
+from policy.stack_context import StackContext, load_context
+from scripts.secret_markers import reveal
+from scripts.synth import synthesize
+from scripts.synth_result import SynthResult
 
 STACKS = ("dev", "prod")
 

@@ -18,12 +18,14 @@ import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-import components.config as config_module
+import components.config.forms as config_module
 import components.image as image_module
 import components.workload as workload
 from components.config import ConfigError
 from policy.rules import DOCKER_IMAGE_TYPE, RULES
-from scripts.synth import SynthResult, reveal, synthesize
+from scripts.secret_markers import reveal
+from scripts.synth import synthesize
+from scripts.synth_result import SynthResult
 from tests.policy.conftest import synthesized
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -209,7 +211,7 @@ def test_a_component_without_limits_fails_the_unit_suite(without_limits):
 ])
 def test_a_broken_component_fails_the_suites_rule_check_with_resource_and_fix(request, broken, resource, problem):
     """The suite's own gate (tests/policy/test_stacks_pass.py) fails on it, quoting the rule's message."""
-    from policy.rules import load_context
+    from policy.stack_context import load_context
     from tests.policy.test_stacks_pass import test_no_mandatory_violation
 
     with pytest.raises(AssertionError) as failure:

@@ -20,7 +20,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.rules import RULES
-from scripts.synth import reveal
+from scripts.secret_markers import reveal
 from tests.policy.conftest import synthesized
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"

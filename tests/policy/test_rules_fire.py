@@ -7,19 +7,13 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from policy.rules import (
-    DOCKER_IMAGE_TYPE,
-    UNKNOWN,
-    Violation,
-    evaluate,
-    evaluate_manifest,
-    key_looks_secret,
-    load_context,
-    split_image,
-    stack_from_urn,
-    value_secret_reason,
-)
-from scripts.synth import reveal
+from policy.image_rules import split_image
+from policy.objects import UNKNOWN
+from policy.rules import DOCKER_IMAGE_TYPE, evaluate, evaluate_manifest
+from policy.secret_detection import key_looks_secret, value_secret_reason
+from policy.stack_context import load_context, stack_from_urn
+from policy.violation import Violation
+from scripts.secret_markers import reveal
 from tests.policy.conftest import manifest, synthesized
 
 Mutation = Callable[[dict[str, Any]], Any]

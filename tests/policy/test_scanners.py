@@ -27,7 +27,8 @@ from policy.scan import (
     unwaived,
     write_stack_manifests,
 )
-from scripts.synth import manifest_filename, reveal
+from scripts.manifest_files import manifest_filename
+from scripts.secret_markers import reveal
 from tests.policy.conftest import synthesized
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from policy.rules import DEV_PUBLIC_IMAGES, DOCKER_IMAGE_TYPE, RULES, evaluate, evaluate_manifest
-from scripts.synth import reveal, synthesize
+from policy.image_rules import DEV_PUBLIC_IMAGES
+from policy.rules import DOCKER_IMAGE_TYPE, RULES, evaluate, evaluate_manifest
+from scripts.secret_markers import reveal
+from scripts.synth import synthesize
 
 
 def all_violations(result, context):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.synth import SynthResult, synthesize
+from scripts.synth import synthesize
+from scripts.synth_result import SynthResult
 
 STACKS = ("dev", "prod")
 

@@ -7,7 +7,8 @@ import pytest
 from components.build_specs import BACKEND_BUILD, FRONTEND_BUILD, IMAGE_BUILDS
 from components.workload import CHECKSUM_ANNOTATION
 from components.config import host_platform
-from scripts.synth import reveal, synthesize
+from scripts.secret_markers import reveal
+from scripts.synth import synthesize
 
 
 def images(result):

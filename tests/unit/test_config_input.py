@@ -16,7 +16,8 @@ import pytest
 
 from components.config import ConfigError, host_platform
 from components.stack_file import engine_strings, load_stack_file
-from scripts.synth import REPO_ROOT, SYNTH_SECRETS, SynthMocks, synthesize
+from scripts.mock_engine import SynthMocks
+from scripts.synth import REPO_ROOT, SYNTH_SECRETS, synthesize
 
 
 def stack_file(tmp_path: Path, stack: str, *edits: tuple[str, str], append: str = "") -> Path:
@@ -416,7 +417,7 @@ def test_host_platform(machine, expected):
 
 
 def test_platform_follows_the_host_unless_set(monkeypatch, tmp_path):
-    import components.config as config
+    import components.config.stack as config
 
     monkeypatch.setattr(config.host, "machine", lambda: "aarch64")  # an arm64 laptop
     dev = synthesize("dev")

@@ -15,7 +15,8 @@ import json
 import pytest
 
 from components.config import ConfigError
-from scripts.synth import SYNTH_SECRETS, is_secret, reveal, synthesize
+from scripts.secret_markers import is_secret, reveal
+from scripts.synth import SYNTH_SECRETS, synthesize
 
 OUR_PODS = (("Deployment", "backend"), ("Deployment", "worker"), ("Deployment", "frontend"), ("Job", "migrate"),
             ("Job", "smoke"))

@@ -9,7 +9,9 @@ import sys
 import pytest
 import yaml
 
-from scripts.synth import REDACTED, REPO_ROOT, is_secret, reveal, synthesize, write_manifests
+from scripts.manifest_files import write_manifests
+from scripts.secret_markers import REDACTED, is_secret, reveal
+from scripts.synth import REPO_ROOT, synthesize
 
 CANARIES = {
     "secretKey": "canary-secret-key-7d1e0c9a4b6f48e2a1c3d5f7b9e0a2c4",

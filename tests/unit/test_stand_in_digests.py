@@ -13,8 +13,10 @@ import os
 
 import pytest
 
-from scripts.synth import (DockerIgnore, context_digest, context_files, go_file_mode, mode_drift, rebuild_digest,
-                           rebuild_inputs, reveal, synthesize)
+from scripts.build_context import DockerIgnore, context_files
+from scripts.rebuild_digest import context_digest, go_file_mode, mode_drift, rebuild_digest, rebuild_inputs
+from scripts.secret_markers import reveal
+from scripts.synth import synthesize
 
 INPUTS = {
     "imageName": "registry.example/mbhealth/app:1.0.0",

@@ -86,7 +86,8 @@ def test_a_failed_synth_leaves_no_stale_manifests(tmp_path):
 
 
 def test_manifests_are_written_aside_and_swapped_in_whole(tmp_path):
-    from scripts.synth import synthesize, write_manifests
+    from scripts.manifest_files import write_manifests
+    from scripts.synth import synthesize
 
     out = tmp_path / "out"
     out.mkdir()

@@ -12,7 +12,8 @@ import pytest
 
 from components.config import ConfigError
 from components.ingress import CLUSTER_ISSUER_ANNOTATION
-from scripts.synth import REPO_ROOT, SYNTH_SECRETS, is_secret, reveal, synthesize
+from scripts.secret_markers import is_secret, reveal
+from scripts.synth import REPO_ROOT, SYNTH_SECRETS, synthesize
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIBcanarycert\n-----END CERTIFICATE-----\n"
 KEY = "-----BEGIN PRIVATE KEY-----\nMIIEcanarykey-77e1\n-----END PRIVATE KEY-----\n"

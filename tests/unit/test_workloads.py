@@ -148,6 +148,19 @@ def test_dev_has_fixed_replicas_and_no_hpa_or_pdb(dev):
         assert dev.get("Deployment", name).manifest["spec"]["replicas"] == 1
 
 
+def test_every_workload_object_lets_its_declared_fields_win_over_another_manager(stack):
+    """A `kubectl scale`/`set image`/`rollout undo` takes fields from Pulumi's field manager; the
+    next `up` that changes the object must win them back instead of failing on a conflict
+    (tests/e2e/test_releases.py proves it on the real node)."""
+    from components.field_ownership import PATCH_FORCE_ANNOTATION
+
+    workloads = [*stack.of_kind("Deployment"), *stack.of_kind("StatefulSet")]
+    assert {w.object_name for w in workloads} >= set(APP_DEPLOYMENTS)
+    for workload in workloads:
+        annotations = workload.manifest["metadata"].get("annotations", {})
+        assert annotations.get(PATCH_FORCE_ANNOTATION) == "true", workload.object_name
+
+
 def test_prod_pdbs_select_their_pods(prod):
     pdbs = {p.object_name: p.manifest["spec"] for p in prod.of_kind("PodDisruptionBudget")}
     assert set(pdbs) == set(APP_DEPLOYMENTS)

@@ -67,12 +67,18 @@ PREAMBLE, STAGES = parse(TEXT)
 
 def test_no_syntax_directive_and_base_image_is_a_build_arg() -> None:
     assert not re.search(r"^#\s*syntax\s*=", TEXT, re.IGNORECASE | re.MULTILINE)
-    assert ("ARG", "PYTHON_IMAGE=python:3.11-slim") in PREAMBLE
-    assert ("ARG", "PYTHON_DEV_IMAGE=python:3.11") in PREAMBLE
-    assert ("ARG", "DEBIAN_IMAGE=debian:12-slim") in PREAMBLE
-    assert ("ARG", "DISTROLESS_IMAGE=gcr.io/distroless/python3-debian12") in PREAMBLE
-    # Every external base is a build arg; later stages build on earlier ones.
-    for stage in STAGES.values():
+    # Each base arg defaults to a stage holding the upstream image as a literal FROM (Dependabot's view).
+    upstream = {"PYTHON_IMAGE": ("upstream-python", "python:3.11-slim"),
+                "PYTHON_DEV_IMAGE": ("upstream-python-dev", "python:3.11"),
+                "DEBIAN_IMAGE": ("upstream-debian", "debian:12-slim"),
+                "DISTROLESS_IMAGE": ("upstream-distroless", "gcr.io/distroless/python3-debian12")}
+    for arg, (stage, image) in upstream.items():
+        assert ("ARG", f"{arg}={stage}") in PREAMBLE
+        assert STAGES[stage].base == image and not STAGES[stage].instructions, stage
+    # Every other stage builds on a base arg or an earlier stage.
+    for name, stage in STAGES.items():
+        if name.startswith("upstream-"):
+            continue
         assert stage.base in ("${PYTHON_IMAGE}", "${PYTHON_DEV_IMAGE}", "${DEBIAN_IMAGE}", "${DISTROLESS_IMAGE}") \
             or stage.base in STAGES, stage
 
@@ -90,6 +96,7 @@ def test_build_spec_matches_the_dockerfile() -> None:
 
 def test_stage_graph() -> None:
     assert list(STAGES) == [
+        "upstream-python", "upstream-python-dev", "upstream-debian", "upstream-distroless",
         "base", "builder", "development", "runtime-venv", "production",
         "distroless-builder", "production-distroless", "worker",
     ]  # fmt: skip

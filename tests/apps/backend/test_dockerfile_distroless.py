@@ -19,9 +19,10 @@ def test_spec_and_build_args_match_the_dockerfile() -> None:
     assert BACKEND_VARIANTS["distroless"] is BACKEND_DISTROLESS_BUILD
     assert BACKEND_DISTROLESS_BUILD.dockerfile_path() == DOCKERFILE
     assert BACKEND_DISTROLESS_BUILD.target == "production-distroless"
+    # Each base arg defaults to a stage whose literal FROM is the real upstream image.
     defaults = dict(a.split("=", 1) for kw, a in PREAMBLE if kw == "ARG" and "=" in a)
     for arg, real in BACKEND_DISTROLESS_BUILD.base_image_args.items():
-        assert defaults[arg] == real
+        assert STAGES[defaults[arg]].base == real, arg
 
 
 def test_builder_builds_the_venv_against_debians_python_before_copying_code() -> None:

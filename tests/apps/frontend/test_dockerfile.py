@@ -44,7 +44,12 @@ def test_base_image_args_are_the_specs() -> None:
     global_args = dict(
         args.split("=", 1) for keyword, args in instructions(text.split("\nFROM ", 1)[0]) if keyword == "ARG"
     )
-    assert global_args == dict(FRONTEND_BUILD.base_image_args)
+    froms = {name: image for name, image in (
+        (args.split(" AS ")[-1], args.split(" AS ")[0]) for keyword, args in instructions(text) if keyword == "FROM")}
+    # Each base arg defaults to a stage that is the upstream image, a literal FROM Dependabot bumps.
+    assert {arg: froms[stage] for arg, stage in global_args.items()} == dict(FRONTEND_BUILD.base_image_args)
+    assert set(global_args.values()) == {"upstream-node", "upstream-nginx"}
+    assert not any(stages()[stage] for stage in global_args.values()), "the upstream-* stages add nothing"
     assert FRONTEND_BUILD.context == "apps/frontend" and DOCKERFILE.parent == FRONTEND
 
 
