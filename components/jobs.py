@@ -18,6 +18,17 @@ from components.workload import EnvSources, app_container, pod_spec
 REPLACE_UNREADY = "pulumi.com/replaceUnready"
 
 
+def pod_failure_policy(container: str, final_exit_codes: Sequence[int]) -> k8s.batch.v1.PodFailurePolicyArgs:
+    rules = [k8s.batch.v1.PodFailurePolicyRuleArgs(
+        action="Ignore", on_pod_conditions=[k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(
+            type="DisruptionTarget", status="True")])]
+    if final_exit_codes:
+        rules.insert(0, k8s.batch.v1.PodFailurePolicyRuleArgs(
+            action="FailJob", on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
+                container_name=container, operator="In", values=sorted(final_exit_codes))))
+    return k8s.batch.v1.PodFailurePolicyArgs(rules=rules)
+
+
 def release_job(
     parent: pulumi.Resource,
     opts: Optional[pulumi.ResourceOptions],
@@ -40,7 +51,9 @@ def release_job(
     """An auto-named Job; its pod template is immutable, so a new release replaces (re-runs) it.
 
     Pulumi waits for the Job to succeed (up to the deadline plus a minute) and fails
-    the update when it fails. A failed Job stays failed in the API server; `replaceUnready`
+    the update when it fails. A pod that exits with one of the process's `final_exit_codes` fails
+    the Job at once, without the retries; a pod lost to a disruption (a drain, a preemption) is
+    not counted against the backoff limit. A failed Job stays failed in the API server; `replaceUnready`
     makes the next `pulumi up` replace it (run it again) instead of awaiting it forever.
     """
     labels = standard_labels(name, component, version, stack)
@@ -52,6 +65,7 @@ def release_job(
         spec=k8s.batch.v1.JobSpecArgs(
             backoff_limit=backoff_limit,
             active_deadline_seconds=deadline_seconds,
+            pod_failure_policy=pod_failure_policy(name, process.final_exit_codes),
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=dict(annotations) if annotations else None),
                 spec=pod_spec([container], volumes, APP_USER, image_pull_secrets=image_pull_secrets,
@@ -60,6 +74,9 @@ def release_job(
         ),
         opts=pulumi.ResourceOptions.merge(
             child_options(parent, opts),
-            pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=f"{deadline_seconds + 60}s")),
+            pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=f"{deadline_seconds + 60}s"),
+                                   # Immutable in the API server, and not among the fields for which
+                                   # pulumi-kubernetes replaces a Job by itself (template, selector).
+                                   replace_on_changes=["spec.podFailurePolicy"]),
         ),
     )

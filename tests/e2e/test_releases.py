@@ -84,6 +84,10 @@ def test_a_failing_migration_keeps_the_previous_pods_and_recovers(deployed: Depl
 
     failed = deployed.up(check=False)
     assert failed.returncode != 0, "a failed migration fails `make up`"
+    # The database refuses the step (exit 4): the Job fails on its first pod, no retries.
+    job = max(deployed.jobs("migrate"), key=lambda j: j["metadata"]["creationTimestamp"])
+    reasons = {c["type"]: c.get("reason") for c in job["status"].get("conditions", [])}
+    assert reasons.get("Failed") == "PodFailurePolicy" and job["status"].get("failed") == 1, job["status"]
     running = deployed.get("deployment", "backend")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert running == good["backend"], "the Deployments must keep the previous image when the migration fails"
 

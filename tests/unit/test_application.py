@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from components.build_specs import BACKEND_BUILD, FRONTEND_BUILD, IMAGE_BUILDS
@@ -177,6 +180,21 @@ def test_migration_job_runs_the_backend_image_once_per_release(stack):
     assert job["spec"]["backoffLimit"] <= 3 and job["spec"]["activeDeadlineSeconds"] > 0
     assert "livenessProbe" not in c and "lifecycle" not in c
     assert c["envFrom"] == container(stack, "Deployment", "backend")["envFrom"]
+
+
+def test_a_migration_that_cannot_succeed_fails_its_job_at_once(stack):
+    """Bad config, an incompatible schema or SQL the database refuses ends the migrate pod with an
+    exit code that fails the Job without its retries (each retry cost a back-off of 10 s, 20 s, ...);
+    a pod lost to a drain is not counted. The codes are the backend's own (apps/backend/mbhealth/cli.py)."""
+    cli = (Path(__file__).parents[2] / "apps" / "backend" / "mbhealth" / "cli.py").read_text()
+    codes = {name: int(code) for name, code in re.findall(r"^(EX_\w+) = (\d+)$", cli, flags=re.MULTILINE)}
+    final = [codes["EX_INCOMPATIBLE_SCHEMA"], codes["EX_MIGRATION_REFUSED"], codes["EX_CONFIG"]]
+    rules = stack.get("Job", "migrate").manifest["spec"]["podFailurePolicy"]["rules"]
+    assert rules == [
+        {"action": "FailJob", "onExitCodes": {"containerName": "migrate", "operator": "In", "values": sorted(final)}},
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+    ]
+    assert stack.get("Job", "smoke").manifest["spec"]["podFailurePolicy"]["rules"] == rules[1:]
 
 
 def test_new_release_gets_a_new_migration_job(dev):

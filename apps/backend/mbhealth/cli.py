@@ -16,6 +16,10 @@ from collections.abc import Sequence
 EX_CONFIG = 78
 # `migrate` on a database whose newer schema this release cannot run on (see schema_compat).
 EX_INCOMPATIBLE_SCHEMA = 3
+# `migrate`: a migration step the database refused (SQL it cannot run, a constraint the data breaks,
+# an unknown revision). Running it again cannot help, so the migrate Job fails at once (components/
+# build_specs.py MIGRATE.final_exit_codes); a lost connection stays a plain failure and is retried.
+EX_MIGRATION_REFUSED = 4
 # uvicorn's graceful-shutdown limit (s): in-flight requests get this long after SIGTERM.
 GRACEFUL_SHUTDOWN_TIMEOUT = 15
 
@@ -79,7 +83,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from mbhealth.migrate import IncompatibleSchema, downgrade, upgrade
+    from mbhealth.migrate import IncompatibleSchema, MigrationRefused, downgrade, upgrade
 
     settings = _settings_or_exit()
     try:
@@ -94,6 +98,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                    "release_head": exc.release_head},
         )
         return EX_INCOMPATIBLE_SCHEMA
+    except MigrationRefused as exc:
+        log.critical(str(exc), extra={"event": "migrate_refused", "error": exc.error})
+        return EX_MIGRATION_REFUSED
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 
 from mbhealth.config import Settings
 from mbhealth.schema_compat import IncompatibleSchema, NewerCompatibleSchema
@@ -22,7 +23,25 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 log = logging.getLogger("mbhealth.migrate")
 
-__all__ = ["IncompatibleSchema", "alembic_config", "downgrade", "upgrade"]
+__all__ = ["IncompatibleSchema", "MigrationRefused", "alembic_config", "downgrade", "upgrade"]
+
+# What the database (or Alembic) answers the same way however often it is asked: SQL it cannot run,
+# data a constraint refuses, an unknown revision. A lost connection (OperationalError) is not here.
+_REFUSALS = (sa.exc.ProgrammingError, sa.exc.IntegrityError, sa.exc.DataError, sa.exc.NotSupportedError,
+             CommandError)
+
+
+class MigrationRefused(Exception):
+    """A migration step failed in a way running it again cannot change (`migrate` exits 4)."""
+
+    def __init__(self, action: str, error: Exception):
+        cause = getattr(error, "orig", None) or error
+        # The driver's first line names the problem (a column, a constraint); later lines may
+        # quote row values, and the statement is left out for the same reason.
+        first = (str(cause).strip().splitlines() or [""])[0][:300]
+        self.error = type(cause).__name__
+        super().__init__(f"{action} failed and would fail again: {self.error}: {first}; "
+                         "fix the migration (or the data it trips over) in a new release")
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -60,7 +79,10 @@ def upgrade(settings: Settings, revision: str = "head") -> NewerCompatibleSchema
     """Migrate up to `revision`; returns the NewerCompatibleSchema when the database was left as it is."""
     wait_for_database(settings)
     config = alembic_config(settings)
-    command.upgrade(config, revision)
+    try:
+        command.upgrade(config, revision)
+    except _REFUSALS as error:
+        raise MigrationRefused(f"the migration to {revision}", error) from error
     newer: NewerCompatibleSchema | None = config.attributes.get("newer_schema")
     if newer is not None:
         log.warning(
@@ -78,4 +100,7 @@ def upgrade(settings: Settings, revision: str = "head") -> NewerCompatibleSchema
 def downgrade(settings: Settings, revision: str) -> None:
     """Migrate down to `revision` (run with the *newer* release's image, which has the down steps)."""
     wait_for_database(settings)
-    command.downgrade(alembic_config(settings), revision)
+    try:
+        command.downgrade(alembic_config(settings), revision)
+    except _REFUSALS as error:
+        raise MigrationRefused(f"the downgrade to {revision}", error) from error

@@ -25,6 +25,29 @@ pytestmark = pytest.mark.services
 
 VERSIONS = Path("mbhealth/migrations/versions")
 EX_INCOMPATIBLE_SCHEMA = 3
+EX_MIGRATION_REFUSED = 4
+EX_CONFIG = 78
+# Exits that fail the migrate Job at once (components/build_specs.py MIGRATE.final_exit_codes).
+FINAL = (EX_INCOMPATIBLE_SCHEMA, EX_MIGRATION_REFUSED, EX_CONFIG)
+
+# A release whose migration the database refuses (the e2e suite's failing release does the same).
+REFUSED_0003 = '''"""Selects a column that does not exist."""
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+compatible_since = "0002"
+
+
+def upgrade() -> None:
+    op.execute("SELECT no_such_column FROM task_results")
+
+
+def downgrade() -> None:
+    pass
+'''
 
 # A later release's contract migration: drops what the code of 0001 and 0002 writes.
 CONTRACT_0003 = '''"""Contract: task_results.task_name is no longer stored."""
@@ -211,11 +234,31 @@ def test_api_start_up_does_not_migrate(pg_server, make_env, redis_url, processes
     assert pg_server.execute("SELECT to_regclass('task_results')", url.rsplit("/", 1)[1]) == [(None,)]
 
 
+def test_a_migration_the_database_refuses_exits_4_without_a_traceback(pg_server, make_env, redis_url, tmp_path):
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    env = make_env(url, redis_url)
+    assert run_cli("migrate", env=env).returncode == 0
+    broken = _release(tmp_path, "release-0003", add={"0003_refused.py": REFUSED_0003})
+
+    result = run_cli("migrate", env={**env, "PYTHONPATH": broken})
+    output = result.stdout + result.stderr
+    assert result.returncode == EX_MIGRATION_REFUSED, output
+    (refused,) = [r for r in _records(result.stdout) if r.get("event") == "migrate_refused"]
+    assert refused["level"] == "CRITICAL" and refused["error"] == "UndefinedColumn"
+    assert 'column "no_such_column" does not exist' in refused["message"]
+    assert "Traceback" not in output
+    password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    assert password not in output
+    assert _version(pg_server, database) == [("0002",)], "a refused step is rolled back with its transaction"
+
+
 def test_migrate_fails_once_its_wait_for_an_unreachable_database_is_over(make_env, redis_url) -> None:
     dead = f"postgresql://app:dead-pa55word@127.0.0.1:{free_port()}/app"
     started = time.monotonic()
     result = run_cli("migrate", env={**make_env(dead, redis_url), "MIGRATE_WAIT_SECONDS": "3"}, timeout=30)
     assert result.returncode != 0
+    assert result.returncode not in FINAL, "a database that is away may be back on the Job's next try"
     assert 3 <= time.monotonic() - started < 15
     assert "migrate_waiting_for_database" in result.stdout + result.stderr
     assert "dead-pa55word" not in result.stdout + result.stderr
