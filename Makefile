@@ -19,7 +19,7 @@ SYNTH_PY := $(SYNTH_VENV)/bin/python
 SYNTH_STAMP := $(SYNTH_VENV)/.installed
 export STACK
 
-.PHONY: help scan-venv frontend venv synth-venv system-deps test test-unit synth diff tools cluster-local cluster-local-down stack-file up preview down cluster bench bench-images bench-reliability bench-e2e lint
+.PHONY: help scan-venv frontend venv synth-venv system-deps test test-serial test-unit synth diff tools cluster-local cluster-local-down stack-file up preview down cluster bench bench-images bench-reliability bench-e2e lint
 
 help: ## List the targets and the variables they take
 	@echo "Targets:"
@@ -58,7 +58,10 @@ $(SCAN_STAMP): policy/requirements-scan.txt $(VENV_STAMP)
 
 scan-venv: $(SCAN_STAMP) ## checkov's own virtualenv (.venv/scan; it pins packaging<24)
 
-test: venv system-deps frontend scan-venv ## Run every test suite (mocks, apps, images when an engine is up)
+test: venv system-deps frontend scan-venv ## Run every test suite (the e2e suite beside the others: tools/suites/side_by_side.py)
+	$(PY) tools/suites/side_by_side.py
+
+test-serial: venv system-deps frontend scan-venv ## Every suite in one pytest session (PYTEST_ADDOPTS may name the paths, in order)
 	$(PY) -m pytest
 
 test-unit: venv ## Only the Pulumi unit tests (mocks, seconds)

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import forge_bases  # noqa: E402
 from forge_bases import REGISTRY, STANDIN_LABEL, ForgeError, docker, image_inspect, log, push, registry_has  # noqa: E402
+from forge_machine import forge_lock  # noqa: E402
 
 STANDS_FOR = {"postgres:15.10-alpine": "postgres", "redis:7.4.1-alpine": "redis"}
 
@@ -156,6 +157,11 @@ def _current(key: str) -> bool:
 
 def forge() -> dict[str, str]:
     """Build (or reuse) and push both; {the official ref: its stand-in in the project's registry}."""
+    with forge_lock():
+        return _forge()
+
+
+def _forge() -> dict[str, str]:
     key = recipe_key()
     started = time.monotonic()
     if not _current(key):

@@ -64,7 +64,7 @@ import standin_context  # noqa: E402
 import standin_context_files  # noqa: E402
 import standin_dockerfile  # noqa: E402
 import standin_rootfs  # noqa: E402
-from forge_machine import HOST_CA_BUNDLE, ForgeError, log  # noqa: E402
+from forge_machine import HOST_CA_BUNDLE, ForgeError, forge_lock, log  # noqa: E402
 from standin_context import prepare_context  # noqa: E402
 from standin_rootfs import SUITE, ensure_rootfs, rootfs_key, rootfs_recipe  # noqa: E402
 
@@ -173,6 +173,11 @@ def forge(force: bool = False, push_images: bool = True) -> dict[str, str]:
         problem = registry_problem()
         if problem:
             raise ForgeError(f"{problem}")
+    with forge_lock():
+        return _forge(force, push_images)
+
+
+def _forge(force: bool, push_images: bool) -> dict[str, str]:
     key = recipe_key()
     started = time.monotonic()
     if force or not _standins_current(key, registry_check=push_images):
