@@ -207,8 +207,6 @@ class ProcessSpec:
     writable_paths: tuple[str, ...] = ("/tmp",)
     # Seconds the process needs after SIGTERM to drain (finish in-flight work).
     drain_seconds: int = 20
-    # Exit codes that mean running it again cannot help: a Job of it fails at once (podFailurePolicy).
-    final_exit_codes: tuple[int, ...] = ()
 
 
 BACKEND_API = ProcessSpec(
@@ -237,9 +235,6 @@ MIGRATE = ProcessSpec(
     image="backend",
     command=("python", "-m", "mbhealth", "migrate"),
     drain_seconds=0,
-    # apps/backend/mbhealth/cli.py: EX_INCOMPATIBLE_SCHEMA, EX_MIGRATION_REFUSED, EX_CONFIG. Any other
-    # failure (the database away, the pod evicted) is retried up to the Job's backoff limit.
-    final_exit_codes=(3, 4, 78),
 )
 
 # Post-deploy smoke test (a Job): API ready, frontend up, one task round-trip via /api.

@@ -18,15 +18,16 @@ from components.workload import EnvSources, app_container, pod_spec
 REPLACE_UNREADY = "pulumi.com/replaceUnready"
 
 
-def pod_failure_policy(container: str, final_exit_codes: Sequence[int]) -> k8s.batch.v1.PodFailurePolicyArgs:
-    rules = [k8s.batch.v1.PodFailurePolicyRuleArgs(
+def pod_failure_policy() -> k8s.batch.v1.PodFailurePolicyArgs:
+    """A pod lost to a disruption (a drain, a preemption) is not counted against the backoff limit.
+
+    No FailJob rules: pulumi-kubernetes 4.25 awaits a Job through cloud-ready-checks v1.3.0, which
+    takes a Failed condition for a failure only with reason BackoffLimitExceeded or DeadlineExceeded;
+    a Job failed by a rule (reason PodFailurePolicy) would be awaited until the update's timeout.
+    """
+    return k8s.batch.v1.PodFailurePolicyArgs(rules=[k8s.batch.v1.PodFailurePolicyRuleArgs(
         action="Ignore", on_pod_conditions=[k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(
-            type="DisruptionTarget", status="True")])]
-    if final_exit_codes:
-        rules.insert(0, k8s.batch.v1.PodFailurePolicyRuleArgs(
-            action="FailJob", on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
-                container_name=container, operator="In", values=sorted(final_exit_codes))))
-    return k8s.batch.v1.PodFailurePolicyArgs(rules=rules)
+            type="DisruptionTarget", status="True")])])
 
 
 def release_job(
@@ -51,9 +52,7 @@ def release_job(
     """An auto-named Job; its pod template is immutable, so a new release replaces (re-runs) it.
 
     Pulumi waits for the Job to succeed (up to the deadline plus a minute) and fails
-    the update when it fails. A pod that exits with one of the process's `final_exit_codes` fails
-    the Job at once, without the retries; a pod lost to a disruption (a drain, a preemption) is
-    not counted against the backoff limit. A failed Job stays failed in the API server; `replaceUnready`
+    the update when it fails; a pod lost to a disruption is run again without counting as a failure. A failed Job stays failed in the API server; `replaceUnready`
     makes the next `pulumi up` replace it (run it again) instead of awaiting it forever.
     """
     labels = standard_labels(name, component, version, stack)
@@ -65,7 +64,7 @@ def release_job(
         spec=k8s.batch.v1.JobSpecArgs(
             backoff_limit=backoff_limit,
             active_deadline_seconds=deadline_seconds,
-            pod_failure_policy=pod_failure_policy(name, process.final_exit_codes),
+            pod_failure_policy=pod_failure_policy(),
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=dict(annotations) if annotations else None),
                 spec=pod_spec([container], volumes, APP_USER, image_pull_secrets=image_pull_secrets,

@@ -14,6 +14,10 @@ from components.workload import CHECKSUM_ANNOTATION, EnvSources
 MIGRATE_NAME = "migrate"
 # How long the migration may run before Kubernetes (and `pulumi up`) gives up on it.
 MIGRATE_DEADLINE_SECONDS = 600
+# No second try: `migrate` waits for the database itself (MIGRATE_WAIT_SECONDS), and what fails after
+# that (SQL the database refuses: exit 4, an incompatible schema: 3, bad config: 78) fails again. A
+# retry only delayed the failed release by the Job's back-off (10 s, then 20 s).
+MIGRATE_RETRIES = 0
 
 
 class MigrationJob(pulumi.ComponentResource):
@@ -42,7 +46,7 @@ class MigrationJob(pulumi.ComponentResource):
         self.job = release_job(
             self, opts, name=MIGRATE_NAME, component="migration", namespace=namespace, image=image,
             process=MIGRATE, sizing=sizing, env=env, version=version, stack=stack,
-            deadline_seconds=MIGRATE_DEADLINE_SECONDS, backoff_limit=2, image_pull_secrets=image_pull_secrets,
+            deadline_seconds=MIGRATE_DEADLINE_SECONDS, backoff_limit=MIGRATE_RETRIES, image_pull_secrets=image_pull_secrets,
             annotations={CHECKSUM_ANNOTATION: env.checksum},
         )
         self.register_outputs({"job": self.job.metadata.name})

@@ -84,10 +84,12 @@ def test_a_failing_migration_keeps_the_previous_pods_and_recovers(deployed: Depl
 
     failed = deployed.up(check=False)
     assert failed.returncode != 0, "a failed migration fails `make up`"
-    # The database refuses the step (exit 4): the Job fails on its first pod, no retries.
+    # The database refuses the step: the pod exits 4 (migrate_refused), the Job fails on it, no retry.
     job = max(deployed.jobs("migrate"), key=lambda j: j["metadata"]["creationTimestamp"])
     reasons = {c["type"]: c.get("reason") for c in job["status"].get("conditions", [])}
-    assert reasons.get("Failed") == "PodFailurePolicy" and job["status"].get("failed") == 1, job["status"]
+    assert reasons.get("Failed") == "BackoffLimitExceeded" and job["status"].get("failed") == 1, job["status"]
+    (pod,) = [p for p in deployed.pods("migrate") if p["metadata"]["labels"].get("job-name") == job["metadata"]["name"]]
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 4
     running = deployed.get("deployment", "backend")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert running == good["backend"], "the Deployments must keep the previous image when the migration fails"
 

@@ -30,10 +30,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SESSION_MARK = "MBH_TEST_SESSION"  # tests/leak_guard.py
 NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 
-# name -> pytest arguments; every suite outside tests/e2e runs in the second session.
+# name -> pytest arguments; every suite outside tests/e2e runs in the second session. `-v`: one line
+# per test as it ends (the relay is by line, and a line of progress dots ends with its file).
 SESSIONS = {
-    "e2e": ["tests/e2e"],
-    "suites": ["tests", "--ignore=tests/e2e"],
+    "e2e": ["-v", "tests/e2e"],
+    "suites": ["-v", "tests", "--ignore=tests/e2e"],
 }
 
 

@@ -17,8 +17,8 @@ EX_CONFIG = 78
 # `migrate` on a database whose newer schema this release cannot run on (see schema_compat).
 EX_INCOMPATIBLE_SCHEMA = 3
 # `migrate`: a migration step the database refused (SQL it cannot run, a constraint the data breaks,
-# an unknown revision). Running it again cannot help, so the migrate Job fails at once (components/
-# build_specs.py MIGRATE.final_exit_codes); a lost connection stays a plain failure and is retried.
+# an unknown revision): running it again cannot help. Logged as one CRITICAL line, no traceback; a
+# database that stays away past MIGRATE_WAIT_SECONDS is exit 1 with the driver's traceback.
 EX_MIGRATION_REFUSED = 4
 # uvicorn's graceful-shutdown limit (s): in-flight requests get this long after SIGTERM.
 GRACEFUL_SHUTDOWN_TIMEOUT = 15
