@@ -79,9 +79,10 @@ class Session:
         return self.last_lines[-1] if self.last_lines else "(no output)"
 
 
-def run(extra: list[str]) -> int:
-    width = max(map(len, SESSIONS))
-    sessions = [Session(name, args, width) for name, args in SESSIONS.items()]
+def run(extra: list[str], chosen: dict[str, list[str]] | None = None) -> int:
+    chosen = chosen or SESSIONS
+    width = max(map(len, chosen))
+    sessions = [Session(name, args, width) for name, args in chosen.items()]
     lock = threading.Lock()
     started = time.monotonic()
     interrupted: list[int] = []
