@@ -4,6 +4,8 @@ their own: each line named by its session, the exit code, and a leak-guard mark 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -62,3 +64,20 @@ def test_a_session_that_selects_nothing_counts_as_passing(tmp_path, capsys):
     code = _runner().run([], {"some": _suite(tmp_path, "some"), "none": ["-p", "no:cacheprovider", str(tmp_path / "empty")]})
     assert code == 0, capsys.readouterr().out
     assert _runner().run([], {"none": ["-p", "no:cacheprovider", str(tmp_path / "empty")]}) == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def _collected(args: list[str]) -> list[str]:
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", *args],
+                         cwd=root, capture_output=True, text=True, timeout=300, env={**os.environ, "MBH_REQUIRE_ENGINE": ""})
+    return [line for line in out.stdout.splitlines() if "::" in line]
+
+
+def test_make_test_runs_every_test_once():
+    """The two sessions `make test` starts split the suite: no test left out, none run twice."""
+    sessions = _runner().default_sessions()
+    every = _collected(["tests"])
+    split = [test for args in sessions.values() for test in _collected([a for a in args if a != "-v"])]
+    assert len(every) > 1000
+    assert sorted(split) == sorted(every)
+    assert any(t.startswith("tests/e2e/test_make_up.py::") for t in _collected(sessions["suites"][1:]))

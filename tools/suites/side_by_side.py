@@ -30,12 +30,20 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SESSION_MARK = "MBH_TEST_SESSION"  # tests/leak_guard.py
 NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 
-# name -> pytest arguments; every suite outside tests/e2e runs in the second session. `-v`: one line
-# per test as it ends (the relay is by line, and a line of progress dots ends with its file).
-SESSIONS = {
-    "e2e": ["-v", "tests/e2e"],
-    "suites": ["-v", "tests", "--ignore=tests/e2e"],
-}
+# e2e modules that start a cluster of their own and use none of the e2e session's shared ones: they
+# run in the other session, once its own suites are done, beside the e2e session's cluster.
+OWN_CLUSTER = ["tests/e2e/test_make_up.py"]
+
+
+def default_sessions() -> dict[str, list[str]]:
+    """name -> pytest arguments: tests/e2e, and every other suite under tests/ (found, not listed).
+    `-v`: one line per test as it ends (the relay is by line; a line of progress dots ends with its file)."""
+    suites = sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "tests").iterdir()
+                    if p.is_dir() and p.name != "e2e" and any(p.rglob("test_*.py")))
+    return {
+        "e2e": ["-v", "tests/e2e", *(f"--ignore={path}" for path in OWN_CLUSTER)],
+        "suites": ["-v", *suites, *OWN_CLUSTER],
+    }
 
 
 @dataclass
@@ -80,7 +88,7 @@ class Session:
 
 
 def run(extra: list[str], chosen: dict[str, list[str]] | None = None) -> int:
-    chosen = chosen or SESSIONS
+    chosen = chosen or default_sessions()
     width = max(map(len, chosen))
     sessions = [Session(name, args, width) for name, args in chosen.items()]
     lock = threading.Lock()
