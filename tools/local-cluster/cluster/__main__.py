@@ -208,10 +208,17 @@ def cmd_stop(settings: Settings, quiet: bool = False) -> None:
         if not quiet:
             print(f"cluster: not running (nothing in {settings.state})")
         return
+    problems: list[str] = []
     with daemons.machine_lock():
-        teardown.stop_node(layout, node.daemon_names(layout))
-        control_plane.stop(layout)
-        problems = teardown.remove_what_is_left(layout)
+        # Each step runs whatever the one before it met: a node that fails to stop cleanly must not
+        # leave the control plane (and its ports) running.
+        for what, step in (("the node", lambda: teardown.stop_node(layout, node.daemon_names(layout))),
+                           ("the control plane", lambda: control_plane.stop(layout))):
+            try:
+                step()
+            except Exception as error:  # noqa: BLE001 - reported below, after the rest is removed
+                problems.append(f"stopping {what}: {type(error).__name__}: {error}")
+        problems += teardown.remove_what_is_left(layout)
         release(layout)
         if netns.last_node(layout):
             netns.remove_guards()

@@ -74,29 +74,32 @@ def make_cgroup_root(layout: Layout) -> None:
                     (path / knob).write_text((hierarchy / knob).read_text())
 
 
+def cgroup_dirs(root: Path) -> list[Path]:
+    """`root` and every cgroup below it, as they are while the walk passes. A pod's cgroup that its
+    runtime removes meanwhile is skipped: Python 3.11's `Path.rglob` raises FileNotFoundError for it,
+    which once ended `cluster.sh stop` half-way (the control plane left running)."""
+    return [Path(top) for top, _, _ in os.walk(root)]  # os.walk ignores what vanishes
+
+
 def cgroup_pids(layout: Layout) -> set[int]:
     pids: set[int] = set()
     for hierarchy in hierarchies():
-        root = hierarchy / layout.cgroup_root.lstrip("/")
-        if not root.is_dir():
-            continue
-        for procs in root.rglob("cgroup.procs"):
+        for cgroup in cgroup_dirs(hierarchy / layout.cgroup_root.lstrip("/")):
             try:
-                pids.update(int(p) for p in procs.read_text().split())
+                pids.update(int(p) for p in (cgroup / "cgroup.procs").read_text().split())
             except OSError:
                 continue
     return pids
 
 
 def remove_cgroups(layout: Layout) -> list[str]:
-    left = []
+    left: list[str] = []
     for hierarchy in hierarchies():
         root = hierarchy / layout.cgroup_root.lstrip("/")
         if not root.is_dir():
             continue
-        for path in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        for path in sorted(cgroup_dirs(root), key=lambda p: len(p.parts), reverse=True):
             _rmdir(path, left)
-        _rmdir(root, left)
     return left
 
 
