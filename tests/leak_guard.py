@@ -93,11 +93,30 @@ SESSION_MARK = "MBH_TEST_SESSION"
 _MARK = os.environ.setdefault(SESSION_MARK, f"{_ME.pid}-{uuid.uuid4().hex[:12]}")
 
 
-def _marked_by_another_session(process: psutil.Process) -> bool:
+# A daemon that writes its process title over its environment (PostgreSQL's postmaster does: another
+# session's looked like this one's) carries the mark on its command line: `mbh-session:<mark>`.
+CMDLINE_MARK = "mbh-session:"
+
+
+def cmdline_mark() -> str:
+    """This session's mark as a daemon's command line carries it (tests/support/services.py)."""
+    return CMDLINE_MARK + _MARK
+
+
+def _mark_of(process: psutil.Process) -> str | None:
     try:
         mark = process.environ().get(SESSION_MARK)
-    except (psutil.AccessDenied, psutil.ZombieProcess):
-        return False
+        if mark is None:
+            for arg in process.cmdline():
+                if CMDLINE_MARK in arg:
+                    return arg.split(CMDLINE_MARK, 1)[1].split()[0]
+    except (psutil.AccessDenied, psutil.ZombieProcess, psutil.NoSuchProcess):
+        return None
+    return mark
+
+
+def _marked_by_another_session(process: psutil.Process) -> bool:
+    mark = _mark_of(process)
     return mark is not None and mark != _MARK
 
 

@@ -30,6 +30,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.leak_guard import cmdline_mark
+
 LOOPBACK = "127.0.0.1"
 REQUIRE_ENV = "MBH_REQUIRE_SERVICES"
 
@@ -184,7 +186,8 @@ class PostgresServer:
         try:
             self._run(
                 "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_file),
-                "-o", f"-p {self.port}",
+                # The session's mark (tests/leak_guard.py): the postmaster's title hides its environment.
+                "-o", f"-p {self.port} -c cluster_name={cmdline_mark()}",
             )  # fmt: skip
         except subprocess.CalledProcessError as exc:
             detail = f"{exc.stderr.strip()}\n{_tail(self.log_file)}"

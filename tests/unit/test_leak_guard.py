@@ -159,3 +159,43 @@ def test_a_leak_is_described_as_it_is_when_reported_not_as_first_seen() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+DAEMON = """
+import os, socket, sys, time
+if os.fork():
+    sys.exit(0)          # the daemon is nobody's child (as after `pg_ctl start`)
+os.setsid()
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen()
+print(server.getsockname()[1], os.getpid(), flush=True)
+time.sleep(30)
+"""
+
+
+def _daemon(*marks: str) -> int:
+    """A daemonized listener with an environment that names no session (PostgreSQL's postmaster writes
+    its process title over its own), and `marks` on its command line; its pid."""
+    proc = subprocess.Popen([sys.executable, "-c", DAEMON, *marks], env={"PATH": "/usr/bin:/bin"},
+                            stdout=subprocess.PIPE, text=True)
+    _, pid = proc.stdout.readline().split()
+    proc.wait(timeout=10)
+    return int(pid)
+
+
+def test_a_daemon_marked_on_its_command_line_by_another_session_is_not_this_ones():
+    import os
+    import signal
+
+    import psutil
+
+    pids = {"other": _daemon("-c", "cluster_name=mbh-session:another-session"),
+            "this": _daemon("-c", f"cluster_name={leak_guard.cmdline_mark()}"),
+            "unmarked": _daemon()}
+    try:
+        owned = {name: leak_guard._of_this_session(psutil.Process(pid)) for name, pid in pids.items()}
+    finally:
+        for pid in pids.values():
+            os.kill(pid, signal.SIGKILL)
+    assert owned == {"other": False, "this": True, "unmarked": True}
