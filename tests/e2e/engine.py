@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.migrations import REFUSED_MIGRATION
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REQUIRE_ENV = "MBH_REQUIRE_ENGINE"
 CLUSTER_SCRIPT = REPO_ROOT / "tools" / "local-cluster" / "cluster.sh"
@@ -432,31 +434,6 @@ def set_stack_value(project: Path, stack: str, key: str, value: Any = _UNSET) ->
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
-# A migration that raises against the real database (expand: it declares 0002's code compatible).
-FAILING_MIGRATION = '''"""Fails on purpose (tests/e2e): a migration whose upgrade raises against the real database.
-
-Revision ID: 0003
-Revises: 0002
-"""
-
-from alembic import op
-
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-compatible_since = "0002"
-
-
-def upgrade() -> None:
-    op.execute("SELECT no_such_column FROM task_results")
-
-
-def downgrade() -> None:
-    pass
-'''
-
-
 @dataclass
 class Deployed:
     project: Path
@@ -490,7 +467,7 @@ class Deployed:
         image changes, and its migrate Job fails for real."""
         path = self.project / "apps" / "backend" / "mbhealth" / "migrations" / "versions" / "0003_fails_on_purpose.py"
         if broken:
-            path.write_text(FAILING_MIGRATION)
+            path.write_text(REFUSED_MIGRATION)
         else:
             path.unlink(missing_ok=True)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.apps.backend.helpers import BACKEND_DIR, run_cli
+from tests.support.migrations import REFUSED_MIGRATION
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.services
@@ -30,24 +31,6 @@ EX_CONFIG = 78
 # The exits that say "this fails again, however often it runs"; a database away is none of them.
 FINAL = (EX_INCOMPATIBLE_SCHEMA, EX_MIGRATION_REFUSED, EX_CONFIG)
 
-# A release whose migration the database refuses (the e2e suite's failing release does the same).
-REFUSED_0003 = '''"""Selects a column that does not exist."""
-from alembic import op
-
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-compatible_since = "0002"
-
-
-def upgrade() -> None:
-    op.execute("SELECT no_such_column FROM task_results")
-
-
-def downgrade() -> None:
-    pass
-'''
 
 # A later release's contract migration: drops what the code of 0001 and 0002 writes.
 CONTRACT_0003 = '''"""Contract: task_results.task_name is no longer stored."""
@@ -239,7 +222,7 @@ def test_a_migration_the_database_refuses_exits_4_without_a_traceback(pg_server,
     database = url.rsplit("/", 1)[1]
     env = make_env(url, redis_url)
     assert run_cli("migrate", env=env).returncode == 0
-    broken = _release(tmp_path, "release-0003", add={"0003_refused.py": REFUSED_0003})
+    broken = _release(tmp_path, "release-0003", add={"0003_refused.py": REFUSED_MIGRATION})
 
     result = run_cli("migrate", env={**env, "PYTHONPATH": broken})
     output = result.stdout + result.stderr
