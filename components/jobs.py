@@ -52,8 +52,9 @@ def release_job(
     """An auto-named Job; its pod template is immutable, so a new release replaces (re-runs) it.
 
     Pulumi waits for the Job to succeed (up to the deadline plus a minute) and fails
-    the update when it fails; a pod lost to a disruption is run again without counting as a failure. A failed Job stays failed in the API server; `replaceUnready`
-    makes the next `pulumi up` replace it (run it again) instead of awaiting it forever.
+    the update when it fails; a pod lost to a disruption is run again without counting as a
+    failure. A failed Job stays failed in the API server; `replaceUnready` makes the next
+    `pulumi up` replace it (run it again) instead of awaiting it forever.
     """
     labels = standard_labels(name, component, version, stack)
     container, volumes = app_container(name, image, process, sizing, env, APP_USER, long_running=False, args=args)
